@@ -1,0 +1,33 @@
+/** `vmig` entry point: dispatches subcommands. */
+
+import { runAnalyze } from './analyze.js';
+import type { Output } from './analyze.js';
+
+const USAGE = `usage: vmig <command> [args]
+
+commands:
+  analyze FILE [--json] [--device NAME]   decode a QEMU or vmig migration stream
+
+(run, demo, vhost-user-net and bench arrive with the VMM and migration engine)`;
+
+const stdio: Output = {
+  out: (t) => process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
+  err: (t) => process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
+};
+
+export async function main(argv: string[], io: Output = stdio): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'analyze':
+      return runAnalyze(rest, io);
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      io.out(USAGE);
+      return cmd === undefined ? 2 : 0;
+    default:
+      io.err(`vmig: unknown command ${cmd}\n${USAGE}`);
+      return 2;
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * Reading input files for the CLI: whole-file reads, gzip detected by its
+ * magic bytes (1f 8b) and inflated, so `vmig analyze stream.bin.gz` works.
+ */
+
+import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+
+import { VmigError } from '../core/index.js';
+
+/**
+ * Read a file, inflating it when it is gzip-compressed.
+ * @throws VmigError ERR_HOST_FILE_UNREADABLE, ERR_HOST_BAD_GZIP
+ */
+export function readInputFile(path: string): Uint8Array {
+  let raw: Buffer;
+  try {
+    raw = readFileSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    throw new VmigError('ERR_HOST_FILE_UNREADABLE', `Cannot read ${path}: ${code}`, { cause: err, details: { path, errno: code } });
+  }
+  if (raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b) {
+    try {
+      const out = gunzipSync(raw);
+      return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+    } catch (err) {
+      throw new VmigError('ERR_HOST_BAD_GZIP', `Cannot inflate ${path}: the gzip data is corrupt or truncated (${(err as Error).message})`, { cause: err, details: { path } });
+    }
+  }
+  return new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+}

@@ -1,0 +1,514 @@
+/**
+ * The one interpreter for every description: `saveState` writes a state object
+ * as QEMU's vmstate_save_state would, `loadState` reads it back as
+ * vmstate_load_state would (research/qemu-wire-format.md §2.3–2.6):
+ *
+ *   fields in order, each present iff exists(state, V) or version ≤ V
+ *   then subsections: 0x05 · str8 name · be32 version · body (recursively)
+ *
+ * Load rules kept from QEMU because streams depend on them:
+ * - `exists` predicates see the state as loaded so far (earlier fields count);
+ * - nested structs load with the *local* sub-description's version;
+ * - a subsection whose name lacks the parent's prefix ends the parent's list
+ *   silently (it belongs to an outer level); a prefixed but unknown name fails;
+ * - a subsection's be32 version is truncated to 8 bits.
+ *
+ * Every failure names the description and field (`details.path`). Truncation
+ * stays a TruncatedError so incremental decoders can wait for more bytes.
+ */
+
+import { ByteReader, ByteWriter, MalformedError, TruncatedError, VmigError, decodeText } from '../core/index.js';
+import type { Field, FieldType, SizeSpec, VmState, Vmsd, VmstateContext } from './description.js';
+import { intWidth, vmdescTypeName } from './description.js';
+import { VMSTATE_MAX_BUFFER_BYTES, VMSTATE_MAX_DEPTH, VMSTATE_MAX_ELEMENTS } from './limits.js';
+
+export const QEMU_VM_SUBSECTION = 0x05;
+
+/** A vmdesc JSON node under construction (key order is preserved, as QEMU prints it). */
+export type JsonObject = Record<string, unknown>;
+
+// ---------------------------------------------------------------- helpers
+
+function pathOf(field: Field): string[] {
+  return field.path ?? [field.name];
+}
+
+export function getPath(state: VmState, path: readonly string[]): unknown {
+  let cur: unknown = state;
+  for (const key of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[key];
+  }
+  return cur;
+}
+
+export function setPath(state: VmState, path: readonly string[], value: unknown): void {
+  let cur = state as Record<string, unknown>;
+  for (let i = 0; i < path.length - 1; i++) {
+    const key = path[i]!;
+    let next = cur[key];
+    if (next === null || typeof next !== 'object') {
+      next = {};
+      cur[key] = next;
+    }
+    cur = next as Record<string, unknown>;
+  }
+  cur[path[path.length - 1]!] = value;
+}
+
+function isPresent(field: Field, state: VmState, version: number, ctx: VmstateContext): boolean {
+  if (field.exists) return field.exists(state, version, ctx);
+  return (field.version ?? 0) <= version;
+}
+
+function resolveSize(spec: SizeSpec, state: VmState, what: string, offset: number): number {
+  if (typeof spec === 'number') return spec;
+  const raw = getPath(state, spec.field);
+  const base = typeof raw === 'bigint' ? Number(raw) : typeof raw === 'boolean' ? Number(raw) : (raw as number);
+  if (typeof base !== 'number' || !Number.isFinite(base) || base < 0) {
+    throw new MalformedError('ERR_VMSTATE_BAD_SIZE', `Cannot size ${what}: field ${spec.field.join('.')} holds ${String(raw)}, not a count`, {
+      offset,
+      expected: `a count in ${spec.field.join('.')}`,
+    });
+  }
+  return base * (spec.multiply ?? 1);
+}
+
+function checkLimit(n: number, limit: number, what: string, offset: number): void {
+  if (n > limit) {
+    throw new MalformedError('ERR_VMSTATE_TOO_LARGE', `Refusing ${what}: ${n} exceeds the limit of ${limit}`, {
+      offset,
+      expected: `${what} ≤ ${limit}`,
+    });
+  }
+}
+
+/** QEMU vmsd_can_compress: arrays of this field print as one vmdesc entry with array_len. */
+function canCompress(field: Field): boolean {
+  if (field.exists) return false;
+  if (field.type.kind === 'struct') {
+    const sub = field.type.vmsd;
+    if (sub.subsections && sub.subsections.length > 0) return false;
+    return sub.fields.every(canCompress);
+  }
+  return true;
+}
+
+function vmdescFieldName(vmsd: Vmsd, field: Field): string {
+  let total = 0;
+  let index = 0;
+  for (const f of vmsd.fields) {
+    if (f === field) index = total;
+    if (f.name === field.name) total++;
+  }
+  return total > 1 ? `${field.name}[${index}]` : field.name;
+}
+
+function annotate(err: unknown, vmsd: Vmsd, field: Field | string): unknown {
+  if (err instanceof VmigError) {
+    const name = typeof field === 'string' ? field : field.name;
+    const prev = err.details.path;
+    err.details.path = typeof prev === 'string' ? `${vmsd.name}/${prev}` : `${vmsd.name}.${name}`;
+  }
+  return err;
+}
+
+// ---------------------------------------------------------------- save
+
+/**
+ * Write `state` as described by `vmsd` (fields, then needed subsections).
+ * When `json` is given, the vmdesc entries QEMU would print are added to it
+ * (`vmsd_name`, `version`, `fields`, `subsections`).
+ */
+export function saveState(w: ByteWriter, vmsd: Vmsd, state: VmState, ctx: VmstateContext = {}, json?: JsonObject, version = vmsd.version): void {
+  vmsd.preSave?.(state, ctx);
+  if (json) {
+    json.vmsd_name = vmsd.name;
+    json.version = version;
+  }
+  const jsonFields: JsonObject[] | undefined = json ? [] : undefined;
+  if (json) json.fields = jsonFields;
+  try {
+    for (const field of vmsd.fields) {
+      if (!isPresent(field, state, version, ctx)) {
+        if (field.mustExist) throw new RangeError(`${vmsd.name}.${field.name} must exist but is gated out`);
+        continue;
+      }
+      saveField(w, vmsd, field, state, ctx, jsonFields);
+    }
+    saveSubsections(w, vmsd, state, ctx, json);
+  } finally {
+    vmsd.postSave?.(state, ctx);
+  }
+}
+
+function saveSubsections(w: ByteWriter, vmsd: Vmsd, state: VmState, ctx: VmstateContext, json?: JsonObject): void {
+  if (!vmsd.subsections) return;
+  let jsonSubs: JsonObject[] | undefined;
+  for (const sub of vmsd.subsections) {
+    if (sub.needed && !sub.needed(state, ctx)) continue;
+    w.u8(QEMU_VM_SUBSECTION).str8(sub.name).u32be(sub.version);
+    let subJson: JsonObject | undefined;
+    if (json) {
+      if (!jsonSubs) {
+        jsonSubs = [];
+        json.subsections = jsonSubs;
+      }
+      subJson = {};
+      jsonSubs.push(subJson);
+    }
+    saveState(w, sub, state, ctx, subJson);
+  }
+}
+
+function saveField(w: ByteWriter, vmsd: Vmsd, field: Field, state: VmState, ctx: VmstateContext, jsonFields?: JsonObject[]): void {
+  const type = field.type;
+  if (type.kind === 'validate') return;
+  if (type.kind === 'custom' || type.kind === 'tmp') {
+    const start = w.length;
+    const entry = jsonFields ? startJsonField(vmsd, field, 0, 1, jsonFields) : undefined;
+    if (type.kind === 'custom') type.codec.save(w, state, ctx);
+    else saveState(w, type.vmsd, state, ctx, entry, type.vmsd.version);
+    if (entry) entry.size = w.length - start;
+    return;
+  }
+  const value = getPath(state, pathOf(field));
+  if (field.count === undefined) {
+    const start = w.length;
+    const entry = jsonFields ? startJsonField(vmsd, field, 0, 1, jsonFields) : undefined;
+    saveElement(w, field, type, value, state, ctx, entry);
+    if (entry) finishJsonField(entry, type, w.length - start);
+    return;
+  }
+  const n = resolveSize(field.count, state, `${vmsd.name}.${field.name}`, 0);
+  if (!Array.isArray(value) || value.length < n) {
+    throw new RangeError(`${vmsd.name}.${field.name}: expected an array of at least ${n} elements to save`);
+  }
+  const compress = canCompress(field);
+  for (let i = 0; i < n; i++) {
+    const start = w.length;
+    const entry = jsonFields && (i === 0 || !compress) ? startJsonField(vmsd, field, i, n, jsonFields, compress) : undefined;
+    saveElement(w, field, type, value[i], state, ctx, entry);
+    if (entry) finishJsonField(entry, type, w.length - start);
+  }
+}
+
+function startJsonField(vmsd: Vmsd, field: Field, index: number, n: number, out: JsonObject[], compress = true): JsonObject {
+  const entry: JsonObject = { name: vmdescFieldName(vmsd, field) };
+  if (n > 1) {
+    if (compress) entry.array_len = n;
+    else entry.index = index;
+  }
+  entry.type = vmdescTypeName(field.type);
+  out.push(entry);
+  return entry;
+}
+
+function finishJsonField(entry: JsonObject, type: FieldType, size: number): void {
+  // QEMU closes the nested "struct" object before writing "size".
+  if (type.kind === 'struct' && entry.struct === undefined) entry.struct = {};
+  delete entry.size;
+  entry.size = size;
+}
+
+function saveElement(w: ByteWriter, field: Field, type: FieldType, value: unknown, state: VmState, ctx: VmstateContext, entry?: JsonObject): void {
+  switch (type.kind) {
+    case 'int':
+      writeInt(w, type.type, value, field.name);
+      return;
+    case 'bool':
+      if (typeof value !== 'boolean') throw new RangeError(`${field.name}: expected a boolean to save, got ${typeof value}`);
+      w.u8(value ? 1 : 0);
+      return;
+    case 'timer':
+      if (typeof value !== 'bigint') throw new RangeError(`${field.name}: expected a bigint timer expiry`);
+      w.i64be(value);
+      return;
+    case 'buffer': {
+      const size = resolveSize(type.size, state, field.name, 0);
+      if (!(value instanceof Uint8Array) || value.length < size) throw new RangeError(`${field.name}: expected a Uint8Array of ${size} bytes to save`);
+      w.bytes(value.length === size ? value : value.subarray(0, size));
+      return;
+    }
+    case 'unused':
+      w.zeros(resolveSize(type.size, state, field.name, 0));
+      return;
+    case 'bitmap': {
+      const bits = resolveSize(type.bits, state, field.name, 0);
+      if (!(value instanceof Uint8Array) || value.length * 8 < bits) throw new RangeError(`${field.name}: expected a bitmap of ${bits} bits`);
+      writeBitmap(w, value, bits);
+      return;
+    }
+    case 'struct': {
+      if (value === null || typeof value !== 'object') throw new RangeError(`${field.name}: expected an object for struct ${type.vmsd.name}`);
+      const sub: JsonObject | undefined = entry ? {} : undefined;
+      if (entry) entry.struct = sub;
+      saveState(w, type.vmsd, value as VmState, ctx, sub, type.structVersion ?? type.vmsd.version);
+      return;
+    }
+    case 'tmp':
+    case 'custom':
+    case 'validate':
+      throw new RangeError(`${field.name}: ${type.kind} fields cannot be array elements`);
+  }
+}
+
+function writeInt(w: ByteWriter, type: string, value: unknown, name: string): void {
+  switch (type) {
+    case 'uint8':
+      w.u8(value as number);
+      return;
+    case 'int8':
+      w.i8(value as number);
+      return;
+    case 'uint16':
+      w.u16be(value as number);
+      return;
+    case 'int16':
+      w.i16be(value as number);
+      return;
+    case 'uint32':
+      w.u32be(value as number);
+      return;
+    case 'int32':
+      w.i32be(value as number);
+      return;
+    case 'uint64':
+      if (typeof value !== 'bigint') throw new RangeError(`${name}: expected a bigint for uint64`);
+      w.u64be(value);
+      return;
+    case 'int64':
+      if (typeof value !== 'bigint') throw new RangeError(`${name}: expected a bigint for int64`);
+      w.i64be(value);
+      return;
+  }
+}
+
+function writeBitmap(w: ByteWriter, bits: Uint8Array, nbits: number): void {
+  const words = Math.ceil(nbits / 64);
+  for (let i = 0; i < words; i++) {
+    // Word i carries bits 64i..64i+63, lowest bit in the LSB: its little-endian
+    // bytes are our bytes 8i..8i+7, so on the (big-endian) wire they reverse.
+    for (let b = 7; b >= 0; b--) {
+      const at = i * 8 + b;
+      const bitsInByte = Math.min(8, Math.max(0, nbits - at * 8));
+      const mask = bitsInByte >= 8 ? 0xff : (1 << bitsInByte) - 1;
+      w.u8(at < bits.length ? bits[at]! & mask : 0);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- load
+
+/**
+ * Read a body described by `vmsd` at stream version `version` into `state`
+ * (which holds the loader's current values: `equal` and `le` fields compare
+ * against them). Set `ctx.lenient = true` to accept any value for `equal`/`le`
+ * fields, as a decoder without a live device must.
+ * @throws TruncatedError when the input ends early, MalformedError or VmigError when it is invalid
+ */
+export function loadState(r: ByteReader, vmsd: Vmsd, state: VmState, version: number, ctx: VmstateContext = {}, depth = 0): void {
+  if (depth > VMSTATE_MAX_DEPTH) throw new RangeError(`${vmsd.name}: descriptions nest deeper than ${VMSTATE_MAX_DEPTH}`);
+  if (version > vmsd.version) {
+    throw new MalformedError('ERR_VMSTATE_VERSION_TOO_NEW', `Cannot load ${vmsd.name}: incoming version ${version} is newer than ${vmsd.version}; migrate to a newer vmig or use an older machine type on the source`, {
+      offset: r.offset,
+      expected: `${vmsd.name} version ≤ ${vmsd.version}`,
+    });
+  }
+  if (version < (vmsd.minimumVersion ?? 0)) {
+    throw new MalformedError('ERR_VMSTATE_VERSION_TOO_OLD', `Cannot load ${vmsd.name}: incoming version ${version} is older than the oldest supported, ${vmsd.minimumVersion}`, {
+      offset: r.offset,
+      expected: `${vmsd.name} version ≥ ${vmsd.minimumVersion}`,
+    });
+  }
+  vmsd.preLoad?.(state, ctx);
+  for (const field of vmsd.fields) {
+    try {
+      if (!isPresent(field, state, version, ctx)) {
+        if (field.mustExist) {
+          throw new MalformedError('ERR_VMSTATE_VALIDATION', `Input validation failed for ${vmsd.name}.${field.name}`, { offset: r.offset, expected: `${field.name} present` });
+        }
+        continue;
+      }
+      loadField(r, vmsd, field, state, ctx, depth);
+    } catch (err) {
+      throw annotate(err, vmsd, field);
+    }
+  }
+  try {
+    loadSubsections(r, vmsd, state, ctx, depth);
+  } catch (err) {
+    throw annotate(err, vmsd, 'subsections');
+  }
+  vmsd.postLoad?.(state, version, ctx);
+}
+
+function loadSubsections(r: ByteReader, vmsd: Vmsd, state: VmState, ctx: VmstateContext, depth: number): void {
+  const subs = vmsd.subsections ?? [];
+  const prefixLen = vmsd.name.length;
+  for (;;) {
+    if (r.peekU8() !== QEMU_VM_SUBSECTION) return;
+    const len = r.peekU8(1);
+    if (len === undefined) r.ensure(2, 'subsection name length');
+    if (len! < prefixLen + 1) return;
+    r.ensure(2 + len!, 'subsection name');
+    const start = r.position;
+    r.skip(2);
+    const name = decodeText(r.bytes(len!));
+    if (!name.startsWith(vmsd.name)) {
+      r.rewind(start);
+      return;
+    }
+    const sub = subs.find((s) => s.name === name);
+    if (!sub) {
+      throw new MalformedError('ERR_VMSTATE_UNKNOWN_SUBSECTION', `Cannot load ${vmsd.name}: unknown subsection ${name}; the source runs a newer or differently configured device`, {
+        offset: r.offset - len! - 2,
+        expected: `a known subsection of ${vmsd.name}`,
+      });
+    }
+    const version = r.u32be(`version of subsection ${name}`) & 0xff;
+    loadState(r, sub, state, version, ctx, depth + 1);
+  }
+}
+
+function loadField(r: ByteReader, vmsd: Vmsd, field: Field, state: VmState, ctx: VmstateContext, depth: number): void {
+  const type = field.type;
+  if (type.kind === 'validate') {
+    const msg = type.check(state, 0, ctx);
+    if (msg) throw new MalformedError('ERR_VMSTATE_VALIDATION', `Input validation failed for ${vmsd.name}.${field.name}: ${msg}`, { offset: r.offset, expected: field.name });
+    return;
+  }
+  if (type.kind === 'custom') {
+    type.codec.load(r, state, ctx);
+    return;
+  }
+  if (type.kind === 'tmp') {
+    // QEMU loads a WITH_TMP child with the field's version (0 in practice).
+    loadState(r, type.vmsd, state, type.vmsd.version, ctx, depth + 1);
+    return;
+  }
+  const path = pathOf(field);
+  const offset = r.offset;
+  let value: unknown;
+  if (field.count === undefined) {
+    value = loadElement(r, field, type, getPath(state, path), state, ctx, depth);
+  } else {
+    const n = resolveSize(field.count, state, `${vmsd.name}.${field.name}`, offset);
+    checkLimit(n, VMSTATE_MAX_ELEMENTS, `${field.name} element count`, offset);
+    const current = getPath(state, path);
+    const arr: unknown[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      arr[i] = loadElement(r, field, type, Array.isArray(current) ? current[i] : undefined, state, ctx, depth);
+    }
+    value = arr;
+  }
+  if (field.validate) {
+    const msg = field.validate(value, state, ctx);
+    if (msg) throw new MalformedError('ERR_VMSTATE_VALIDATION', `Input validation failed for ${vmsd.name}.${field.name}: ${msg}`, { offset, expected: `a valid ${field.name}` });
+  }
+  if (type.kind !== 'unused') setPath(state, path, value);
+}
+
+function loadElement(r: ByteReader, field: Field, type: FieldType, current: unknown, state: VmState, ctx: VmstateContext, depth: number): unknown {
+  switch (type.kind) {
+    case 'int': {
+      const offset = r.offset;
+      const v = readInt(r, type.type, field.name);
+      if (!ctx.lenient && current !== undefined) {
+        if (type.equal && v !== current) {
+          throw new MalformedError('ERR_VMSTATE_NOT_EQUAL', `Cannot load ${field.name}: the stream has ${String(v)} but this side has ${String(current)}; both sides must be configured alike`, {
+            offset,
+            expected: `${field.name} = ${String(current)}`,
+          });
+        }
+        if (type.le && ((v as number) < 0 || (v as number) > (current as number))) {
+          throw new MalformedError('ERR_VMSTATE_OUT_OF_RANGE', `Cannot load ${field.name}: ${String(v)} is outside 0..${String(current)}`, {
+            offset,
+            expected: `0 ≤ ${field.name} ≤ ${String(current)}`,
+          });
+        }
+      }
+      return v;
+    }
+    case 'bool':
+      return r.u8(`bool ${field.name}`) !== 0;
+    case 'timer':
+      return r.i64be(`timer ${field.name}`);
+    case 'buffer': {
+      const size = resolveSize(type.size, state, field.name, r.offset);
+      checkLimit(size, VMSTATE_MAX_BUFFER_BYTES, `${field.name} size`, r.offset);
+      // Copy: the loaded state must not alias the (reused) input buffers.
+      return r.bytes(size, `${size} bytes of ${field.name}`).slice();
+    }
+    case 'unused': {
+      const size = resolveSize(type.size, state, field.name, r.offset);
+      checkLimit(size, VMSTATE_MAX_BUFFER_BYTES, `${field.name} size`, r.offset);
+      r.skip(size, `${size} unused bytes of ${field.name}`);
+      return undefined;
+    }
+    case 'bitmap': {
+      const bits = resolveSize(type.bits, state, field.name, r.offset);
+      checkLimit(bits, VMSTATE_MAX_BUFFER_BYTES * 8, `${field.name} bit count`, r.offset);
+      const words = Math.ceil(bits / 64);
+      const out = new Uint8Array(words * 8);
+      const raw = r.bytes(words * 8, `bitmap ${field.name}`);
+      for (let i = 0; i < words; i++) for (let b = 0; b < 8; b++) out[i * 8 + b] = raw[i * 8 + 7 - b]!;
+      return out;
+    }
+    case 'struct': {
+      const target = current !== null && typeof current === 'object' ? (current as VmState) : {};
+      loadState(r, type.vmsd, target, type.structVersion ?? type.vmsd.version, ctx, depth + 1);
+      return target;
+    }
+    case 'tmp':
+    case 'custom':
+    case 'validate':
+      throw new RangeError(`${field.name}: ${type.kind} fields cannot be array elements`);
+  }
+}
+
+function readInt(r: ByteReader, type: string, name: string): number | bigint {
+  switch (type) {
+    case 'uint8':
+      return r.u8(`uint8 ${name}`);
+    case 'int8':
+      return r.i8(`int8 ${name}`);
+    case 'uint16':
+      return r.u16be(`be16 ${name}`);
+    case 'int16':
+      return r.i16be(`be16 ${name}`);
+    case 'uint32':
+      return r.u32be(`be32 ${name}`);
+    case 'int32':
+      return r.i32be(`be32 ${name}`);
+    case 'uint64':
+      return r.u64be(`be64 ${name}`);
+    default:
+      return r.i64be(`be64 ${name}`);
+  }
+}
+
+/** Save into a fresh writer and return the bytes. */
+export function encodeState(vmsd: Vmsd, state: VmState, ctx: VmstateContext = {}): Uint8Array {
+  const w = new ByteWriter();
+  saveState(w, vmsd, state, ctx);
+  return w.finish();
+}
+
+/**
+ * Load a whole buffer; trailing bytes are an error.
+ * @throws TruncatedError, MalformedError (ERR_VMSTATE_TRAILING_BYTES)
+ */
+export function decodeState(bytes: Uint8Array, vmsd: Vmsd, version = vmsd.version, ctx: VmstateContext = {}, state: VmState = {}): VmState {
+  const r = new ByteReader(bytes);
+  loadState(r, vmsd, state, version, ctx);
+  if (!r.atEnd) {
+    throw new MalformedError('ERR_VMSTATE_TRAILING_BYTES', `${vmsd.name} ended at byte ${r.offset} but ${r.remaining} bytes follow`, {
+      offset: r.offset,
+      expected: `end of ${vmsd.name}`,
+    });
+  }
+  return state;
+}
+
+export { intWidth, TruncatedError };
