@@ -50,6 +50,9 @@ export function findVmdesc(bytes: Uint8Array): VmdescDocument | undefined {
 /** How a virtio-net section was framed: the loader's max_queue_pairs is not on the wire. */
 function netCodec(flavor: QemuFlavor, expectedSize: number | undefined): SectionCodec {
   const vmsd = netSectionVmsd(flavor);
+  // The layout that fitted last time is tried first (a stream's sections of
+  // one device share it).
+  let layouts = [1, 2];
   return {
     load(r: ByteReader, header: SectionHeader): VmState {
       const start = r.position;
@@ -58,7 +61,7 @@ function netCodec(flavor: QemuFlavor, expectedSize: number | undefined): Section
       let failure: unknown;
       // Try "single queue pair" then "multiqueue": keep the layout that ends
       // where the section ends (vmdesc size, or the footer that follows).
-      for (const maxQueuePairs of [1, 2]) {
+      for (const maxQueuePairs of layouts) {
         r.rewind(start);
         const state: VmState = {};
         try {
@@ -70,9 +73,12 @@ function netCodec(flavor: QemuFlavor, expectedSize: number | undefined): Section
         }
         const consumed = r.offset - startOffset;
         const fitsSize = expectedSize === undefined || consumed === expectedSize;
-        const next = r.peekU8();
+        const next = r.peekU8(0, 'the byte after the virtio-net section');
         const fitsFooter = next === undefined || next === QEMU_VM_SECTION_FOOTER || next <= 0x08;
-        if (fitsSize && fitsFooter) return state;
+        if (fitsSize && fitsFooter) {
+          if (maxQueuePairs !== layouts[0]) layouts = [maxQueuePairs, ...layouts.filter((l) => l !== maxQueuePairs)];
+          return state;
+        }
         failure ??= new MalformedError('ERR_NET_BAD_STATE', `virtio-net section ${header.idstr} does not end where the stream says (${consumed} bytes decoded${expectedSize === undefined ? '' : `, vmdesc says ${expectedSize}`})`, {
           offset: r.offset,
           expected: 'the end of the virtio-net section',

@@ -16,6 +16,7 @@ export class ByteReader {
   readonly #view: DataView;
   readonly #end: number;
   readonly #base: number;
+  readonly #moreMayFollow: boolean;
   #pos: number;
 
   /**
@@ -23,14 +24,17 @@ export class ByteReader {
    * @param baseOffset absolute offset of `bytes[0]` in the whole input, used in error messages
    * @param start first readable index in `bytes`
    * @param end one past the last readable index in `bytes`
+   * @param moreMayFollow the input may continue past `end` (a socket): looking
+   *   ahead past the end is then "need more bytes", not "nothing there"
    */
-  constructor(bytes: Uint8Array, baseOffset = 0, start = 0, end = bytes.length) {
+  constructor(bytes: Uint8Array, baseOffset = 0, start = 0, end = bytes.length, moreMayFollow = false) {
     if (start < 0 || end > bytes.length || start > end) throw new RangeError(`ByteReader window [${start}, ${end}) outside 0..${bytes.length}`);
     this.#bytes = bytes;
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.#pos = start;
     this.#end = end;
     this.#base = baseOffset;
+    this.#moreMayFollow = moreMayFollow;
   }
 
   /** Absolute offset of the next byte to read. */
@@ -72,10 +76,17 @@ export class ByteReader {
     return this.#view.getInt8(this.#pos++);
   }
 
-  /** Look at a byte `ahead` bytes past the cursor without consuming; undefined past the end. */
-  peekU8(ahead = 0): number | undefined {
+  /**
+   * Look at a byte `ahead` bytes past the cursor without consuming it.
+   * Past the end: undefined when the input is complete, TruncatedError when
+   * more may follow (QEMU's peek blocks for the byte, so a decision that
+   * depends on it must wait too).
+   */
+  peekU8(ahead = 0, expected = 'lookahead byte'): number | undefined {
     const at = this.#pos + ahead;
-    return at < this.#end ? this.#bytes[at] : undefined;
+    if (at < this.#end) return this.#bytes[at];
+    if (this.#moreMayFollow) this.#truncated(ahead + 1, expected);
+    return undefined;
   }
 
   u16be(expected = 'be16'): number {

@@ -158,9 +158,20 @@ export class ByteWriter {
     return this.#buf.subarray(0, this.#len);
   }
 
-  /** The bytes written, as an exactly-sized array; the writer is reset. */
+  /**
+   * The bytes written; the writer is reset. A mostly-full buffer is handed
+   * over as a view (no copy of a large stream); a mostly-empty one is copied
+   * so the caller does not pin the spare capacity.
+   */
   finish(): Uint8Array {
-    const out = this.#buf.slice(0, this.#len);
+    let out: Uint8Array;
+    if (this.#len * 2 >= this.#buf.length) {
+      out = this.#buf.subarray(0, this.#len);
+      this.#buf = new Uint8Array(INITIAL_CAPACITY);
+      this.#view = new DataView(this.#buf.buffer);
+    } else {
+      out = this.#buf.slice(0, this.#len);
+    }
     this.#len = 0;
     return out;
   }

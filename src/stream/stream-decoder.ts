@@ -90,6 +90,8 @@ export class StreamDecoder {
   readonly #sections = new Map<number, SectionHeader>();
   readonly #ram: RamDecodeState;
   #configuration: ConfigurationState | undefined;
+  /** Why the last push stopped short: what the pending item still lacks. */
+  #pending: TruncatedError | undefined;
 
   constructor(options: StreamDecoderOptions = {}) {
     this.#opts = { footers: 'auto', configuration: 'auto', pageSize: TARGET_PAGE_SIZE, ...options };
@@ -122,7 +124,8 @@ export class StreamDecoder {
     const out: StreamItem[] = [];
     if (this.#buf.length - this.#pos < this.#wantBytes) return out;
     this.#wantBytes = 0;
-    const r = new ByteReader(this.#buf, this.#base, this.#pos);
+    this.#pending = undefined;
+    const r = new ByteReader(this.#buf, this.#base, this.#pos, this.#buf.length, true);
     for (;;) {
       const start = r.position;
       if (r.atEnd) break;
@@ -136,6 +139,7 @@ export class StreamDecoder {
           r.rewind(start);
           this.#pos = start;
           this.#wantBytes = this.#buf.length - start + err.details.needed;
+          this.#pending = err;
           break;
         }
         throw err;
@@ -158,17 +162,10 @@ export class StreamDecoder {
       this.#state = State.Done;
       return;
     }
-    if (left > 0) {
-      // Re-run the pending item to report exactly what it was missing.
-      const r = new ByteReader(this.#buf, this.#base, this.#pos);
-      try {
-        this.#step(r);
-      } catch (err) {
-        if (err instanceof TruncatedError) {
-          throw new TruncatedError('ERR_STREAM_TRUNCATED', `Stream truncated: ${err.message}`, err.details, err);
-        }
-        throw err;
-      }
+    if (left > 0 && this.#pending) {
+      // The last push stopped on an incomplete item: that is what is missing.
+      const err = this.#pending;
+      throw new TruncatedError('ERR_STREAM_TRUNCATED', `Stream truncated: ${err.message}`, err.details, err);
     }
     const expected = this.#expectedNext();
     throw new TruncatedError('ERR_STREAM_TRUNCATED', `Stream truncated at byte ${this.offset}: expected ${expected}`, { offset: this.offset, expected, needed: 1 });

@@ -168,8 +168,13 @@ export class StreamEncoder {
 
 /** Re-encode a decoded item list into one byte array. */
 export function encodeItems(items: StreamItem[], resolve?: SectionResolver, options: StreamEncoderOptions = {}): Uint8Array {
+  // Size the output once: growing a 70 MB buffer by doubling costs more than encoding it.
   let estimate = 1 << 16;
-  for (const it of items) if (it.type === 'ram-page') estimate += it.data.length + 16;
+  for (const it of items) {
+    estimate += 300; // headers, idstrs, record words
+    if (it.type === 'ram-page' || it.type === 'ram-xbzrle' || it.type === 'ram-compressed' || it.type === 'vmdesc') estimate += (it.type === 'vmdesc' ? it.json : it.data).length;
+    else if (it.type === 'device-state') estimate += it.size;
+  }
   const enc = new StreamEncoder({ footers: true, ...options }, estimate);
   for (const it of items) enc.item(it, resolve);
   return enc.take();

@@ -18,7 +18,7 @@
  */
 
 import { ByteReader, ByteWriter, MalformedError, TruncatedError, VmigError, decodeText } from '../core/index.js';
-import type { Field, FieldType, SizeSpec, VmState, Vmsd, VmstateContext } from './description.js';
+import type { Field, FieldType, IntType, SizeSpec, VmState, Vmsd, VmstateContext } from './description.js';
 import { intWidth, vmdescTypeName } from './description.js';
 import { VMSTATE_MAX_BUFFER_BYTES, VMSTATE_MAX_DEPTH, VMSTATE_MAX_ELEMENTS } from './limits.js';
 
@@ -29,8 +29,27 @@ export type JsonObject = Record<string, unknown>;
 
 // ---------------------------------------------------------------- helpers
 
+/** Per-field values derived once (paths, error wording) so the hot load loop allocates nothing. */
+interface FieldInfo {
+  path: string[];
+  expected: string;
+}
+
+const fieldInfo = new WeakMap<Field, FieldInfo>();
+
+function infoOf(field: Field): FieldInfo {
+  let info = fieldInfo.get(field);
+  if (!info) {
+    const t = field.type;
+    const what = t.kind === 'int' ? ({ int8: 'i8', uint8: 'u8', int16: 'be16', uint16: 'be16', int32: 'be32', uint32: 'be32', int64: 'be64', uint64: 'be64' } as const)[t.type] : t.kind;
+    info = { path: field.path ?? [field.name], expected: `${what} ${field.name}` };
+    fieldInfo.set(field, info);
+  }
+  return info;
+}
+
 function pathOf(field: Field): string[] {
-  return field.path ?? [field.name];
+  return infoOf(field).path;
 }
 
 export function getPath(state: VmState, path: readonly string[]): unknown {
@@ -108,7 +127,9 @@ function annotate(err: unknown, vmsd: Vmsd, field: Field | string): unknown {
   if (err instanceof VmigError) {
     const name = typeof field === 'string' ? field : field.name;
     const prev = err.details.path;
-    err.details.path = typeof prev === 'string' ? `${vmsd.name}/${prev}` : `${vmsd.name}.${name}`;
+    // A subsection's path already starts with its parent's name ("dev/sub.x").
+    if (typeof prev === 'string') err.details.path = prev.startsWith(`${vmsd.name}/`) ? prev : `${vmsd.name}/${prev}`;
+    else err.details.path = `${vmsd.name}.${name}`;
   }
   return err;
 }
@@ -330,7 +351,7 @@ export function loadState(r: ByteReader, vmsd: Vmsd, state: VmState, version: nu
         }
         continue;
       }
-      loadField(r, vmsd, field, state, ctx, depth);
+      loadField(r, vmsd, field, state, version, ctx, depth);
     } catch (err) {
       throw annotate(err, vmsd, field);
     }
@@ -348,13 +369,16 @@ function loadSubsections(r: ByteReader, vmsd: Vmsd, state: VmState, ctx: Vmstate
   const prefixLen = vmsd.name.length;
   for (;;) {
     if (r.peekU8() !== QEMU_VM_SUBSECTION) return;
-    const len = r.peekU8(1);
-    if (len === undefined) r.ensure(2, 'subsection name length');
-    if (len! < prefixLen + 1) return;
-    r.ensure(2 + len!, 'subsection name');
+    // QEMU peeks the length and the name; on a complete input, bytes it cannot
+    // peek mean "not a subsection" (qemu_peek_byte reads 0 at EOF, a short
+    // qemu_peek_buffer returns success). When more may follow, peekU8 throws
+    // TruncatedError instead, so an incremental decoder waits for the bytes.
+    const len = r.peekU8(1, 'subsection name length');
+    if (len === undefined || len < prefixLen + 1) return;
+    if (r.peekU8(1 + len, 'subsection name') === undefined) return;
     const start = r.position;
     r.skip(2);
-    const name = decodeText(r.bytes(len!));
+    const name = decodeText(r.bytes(len));
     if (!name.startsWith(vmsd.name)) {
       r.rewind(start);
       return;
@@ -362,7 +386,7 @@ function loadSubsections(r: ByteReader, vmsd: Vmsd, state: VmState, ctx: Vmstate
     const sub = subs.find((s) => s.name === name);
     if (!sub) {
       throw new MalformedError('ERR_VMSTATE_UNKNOWN_SUBSECTION', `Cannot load ${vmsd.name}: unknown subsection ${name}; the source runs a newer or differently configured device`, {
-        offset: r.offset - len! - 2,
+        offset: r.offset - len - 2,
         expected: `a known subsection of ${vmsd.name}`,
       });
     }
@@ -371,10 +395,10 @@ function loadSubsections(r: ByteReader, vmsd: Vmsd, state: VmState, ctx: Vmstate
   }
 }
 
-function loadField(r: ByteReader, vmsd: Vmsd, field: Field, state: VmState, ctx: VmstateContext, depth: number): void {
+function loadField(r: ByteReader, vmsd: Vmsd, field: Field, state: VmState, version: number, ctx: VmstateContext, depth: number): void {
   const type = field.type;
   if (type.kind === 'validate') {
-    const msg = type.check(state, 0, ctx);
+    const msg = type.check(state, version, ctx);
     if (msg) throw new MalformedError('ERR_VMSTATE_VALIDATION', `Input validation failed for ${vmsd.name}.${field.name}: ${msg}`, { offset: r.offset, expected: field.name });
     return;
   }
@@ -383,8 +407,9 @@ function loadField(r: ByteReader, vmsd: Vmsd, field: Field, state: VmState, ctx:
     return;
   }
   if (type.kind === 'tmp') {
-    // QEMU loads a WITH_TMP child with the field's version (0 in practice).
-    loadState(r, type.vmsd, state, type.vmsd.version, ctx, depth + 1);
+    // QEMU's get_tmp loads the child with the field's version_id (0 in practice),
+    // while put_tmp saves it with the child's own version.
+    loadState(r, type.vmsd, state, field.version ?? 0, ctx, depth + 1);
     return;
   }
   const path = pathOf(field);
@@ -396,11 +421,19 @@ function loadField(r: ByteReader, vmsd: Vmsd, field: Field, state: VmState, ctx:
     const n = resolveSize(field.count, state, `${vmsd.name}.${field.name}`, offset);
     checkLimit(n, VMSTATE_MAX_ELEMENTS, `${field.name} element count`, offset);
     const current = getPath(state, path);
-    const arr: unknown[] = new Array(n);
-    for (let i = 0; i < n; i++) {
-      arr[i] = loadElement(r, field, type, Array.isArray(current) ? current[i] : undefined, state, ctx, depth);
+    if (type.kind === 'int' && !type.equal && !type.le) {
+      // Plain int arrays (e.g. a 16 KiB chip config of uint8) skip the per-element dispatch.
+      const expected = infoOf(field).expected;
+      const arr: (number | bigint)[] = new Array(n);
+      for (let i = 0; i < n; i++) arr[i] = readInt(r, type.type, expected);
+      value = arr;
+    } else {
+      const arr: unknown[] = new Array(n);
+      for (let i = 0; i < n; i++) {
+        arr[i] = loadElement(r, field, type, Array.isArray(current) ? current[i] : undefined, state, ctx, depth);
+      }
+      value = arr;
     }
-    value = arr;
   }
   if (field.validate) {
     const msg = field.validate(value, state, ctx);
@@ -413,7 +446,7 @@ function loadElement(r: ByteReader, field: Field, type: FieldType, current: unkn
   switch (type.kind) {
     case 'int': {
       const offset = r.offset;
-      const v = readInt(r, type.type, field.name);
+      const v = readInt(r, type.type, infoOf(field).expected);
       if (!ctx.lenient && current !== undefined) {
         if (type.equal && v !== current) {
           throw new MalformedError('ERR_VMSTATE_NOT_EQUAL', `Cannot load ${field.name}: the stream has ${String(v)} but this side has ${String(current)}; both sides must be configured alike`, {
@@ -431,9 +464,9 @@ function loadElement(r: ByteReader, field: Field, type: FieldType, current: unkn
       return v;
     }
     case 'bool':
-      return r.u8(`bool ${field.name}`) !== 0;
+      return r.u8(infoOf(field).expected) !== 0;
     case 'timer':
-      return r.i64be(`timer ${field.name}`);
+      return r.i64be(infoOf(field).expected);
     case 'buffer': {
       const size = resolveSize(type.size, state, field.name, r.offset);
       checkLimit(size, VMSTATE_MAX_BUFFER_BYTES, `${field.name} size`, r.offset);
@@ -450,14 +483,18 @@ function loadElement(r: ByteReader, field: Field, type: FieldType, current: unkn
       const bits = resolveSize(type.bits, state, field.name, r.offset);
       checkLimit(bits, VMSTATE_MAX_BUFFER_BYTES * 8, `${field.name} bit count`, r.offset);
       const words = Math.ceil(bits / 64);
-      const out = new Uint8Array(words * 8);
+      // Read (bounds-check) before allocating: the bit count comes from the stream.
       const raw = r.bytes(words * 8, `bitmap ${field.name}`);
+      const out = new Uint8Array(words * 8);
       for (let i = 0; i < words; i++) for (let b = 0; b < 8; b++) out[i * 8 + b] = raw[i * 8 + 7 - b]!;
       return out;
     }
     case 'struct': {
       const target = current !== null && typeof current === 'object' ? (current as VmState) : {};
-      loadState(r, type.vmsd, target, type.structVersion ?? type.vmsd.version, ctx, depth + 1);
+      // The flat path knows only the sub-description's own version (no VMS_VSTRUCT).
+      const flat = type.structVersion === undefined ? flatLayout(type.vmsd) : undefined;
+      if (flat && r.peekU8(flat.minBytes) !== QEMU_VM_SUBSECTION) loadFlat(r, flat, target);
+      else loadState(r, type.vmsd, target, type.structVersion ?? type.vmsd.version, ctx, depth + 1);
       return target;
     }
     case 'tmp':
@@ -467,24 +504,89 @@ function loadElement(r: ByteReader, field: Field, type: FieldType, current: unkn
   }
 }
 
-function readInt(r: ByteReader, type: string, name: string): number | bigint {
+function readInt(r: ByteReader, type: string, expected: string): number | bigint {
   switch (type) {
     case 'uint8':
-      return r.u8(`uint8 ${name}`);
+      return r.u8(expected);
     case 'int8':
-      return r.i8(`int8 ${name}`);
+      return r.i8(expected);
     case 'uint16':
-      return r.u16be(`be16 ${name}`);
+      return r.u16be(expected);
     case 'int16':
-      return r.i16be(`be16 ${name}`);
+      return r.i16be(expected);
     case 'uint32':
-      return r.u32be(`be32 ${name}`);
+      return r.u32be(expected);
     case 'int32':
-      return r.i32be(`be32 ${name}`);
+      return r.i32be(expected);
     case 'uint64':
-      return r.u64be(`be64 ${name}`);
+      return r.u64be(expected);
     default:
-      return r.i64be(`be64 ${name}`);
+      return r.i64be(expected);
+  }
+}
+
+// ---------------------------------------------------------------- flat structs
+
+/**
+ * A struct made only of plain ints, bools and unused bytes (no hooks, gates,
+ * subsections or nesting) loads the same through a tight loop as through
+ * loadState. virtio's 1024-entry ring arrays are such structs; the fast path
+ * is what keeps decoding a virtio section cheap. The caller checks that no
+ * subsection marker follows the element (then the general path runs, with
+ * QEMU's subsection rules).
+ */
+interface FlatLayout {
+  /** `count` is the element count of an array field, -1 for a scalar. */
+  steps: { key: string; type: IntType | 'bool' | 'unused'; count: number; size: number; expected: string }[];
+  minBytes: number;
+}
+
+const flatLayouts = new WeakMap<Vmsd, FlatLayout | null>();
+
+function flatLayout(vmsd: Vmsd): FlatLayout | undefined {
+  let layout = flatLayouts.get(vmsd);
+  if (layout === undefined) {
+    layout = null;
+    const simple = !vmsd.preLoad && !vmsd.postLoad && !(vmsd.subsections?.length) && (vmsd.minimumVersion ?? 0) <= vmsd.version;
+    if (simple) {
+      const steps: FlatLayout['steps'] = [];
+      let bytes = 0;
+      let ok = true;
+      for (const f of vmsd.fields) {
+        const t = f.type;
+        const count = f.count === undefined ? 1 : typeof f.count === 'number' ? f.count : -1;
+        if (f.exists || f.validate || f.mustExist || (f.version ?? 0) > vmsd.version || (f.path && f.path.length !== 1) || count < 0) { ok = false; break; }
+        if (t.kind === 'int' && !t.equal && !t.le) {
+          steps.push({ key: pathOf(f)[0]!, type: t.type, count: f.count === undefined ? -1 : count, size: intWidth(t.type), expected: infoOf(f).expected });
+          bytes += intWidth(t.type) * count;
+        } else if (t.kind === 'bool' && f.count === undefined) {
+          steps.push({ key: pathOf(f)[0]!, type: 'bool', count: 0, size: 1, expected: infoOf(f).expected });
+          bytes += 1;
+        } else if (t.kind === 'unused' && typeof t.size === 'number' && f.count === undefined) {
+          steps.push({ key: '', type: 'unused', count: 0, size: t.size, expected: infoOf(f).expected });
+          bytes += t.size;
+        } else { ok = false; break; }
+      }
+      if (ok) layout = { steps, minBytes: bytes };
+    }
+    flatLayouts.set(vmsd, layout);
+  }
+  return layout ?? undefined;
+}
+
+function loadFlat(r: ByteReader, layout: FlatLayout, target: VmState): void {
+  for (const step of layout.steps) {
+    if (step.type === 'unused') {
+      r.skip(step.size, step.expected);
+    } else if (step.type === 'bool') {
+      target[step.key] = r.u8(step.expected) !== 0;
+    } else if (step.count < 0) {
+      target[step.key] = readInt(r, step.type, step.expected);
+    } else {
+      const arr: (number | bigint)[] = new Array(step.count);
+      for (let i = 0; i < step.count; i++) arr[i] = readInt(r, step.type, step.expected);
+      target[step.key] = arr;
+    }
   }
 }
 

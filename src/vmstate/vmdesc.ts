@@ -125,6 +125,7 @@ export function vmsdFromVmdesc(node: VmdescNode, depth = 0, prefix: string[] = [
     sub.needed = (state) => state[subName] !== undefined;
     return sub;
   });
-  // The vmdesc records the version actually sent, and the stream is the judge of it: accept any.
-  return { name, version: Number.MAX_SAFE_INTEGER, fields, subsections };
+  // The vmdesc records the version actually sent; re-encoding writes it back.
+  const version = typeof node.version === 'number' && Number.isInteger(node.version) && node.version >= 0 ? node.version : 0;
+  return { name, version, fields, subsections };
 }
