@@ -12,7 +12,7 @@
  */
 
 import { ByteReader, ByteWriter, MalformedError, TruncatedError, decodeText, hex } from '../core/index.js';
-import type { VmState, VmdescField, VmdescNode, Vmsd, VmstateContext } from '../vmstate/index.js';
+import type { VmState, VmdescField, VmdescNode, Vmsd } from '../vmstate/index.js';
 import { loadState, saveState, vmsdFromVmdesc } from '../vmstate/index.js';
 import type { SectionCodec, SectionHeader, SectionResolver, StreamItem } from '../stream/index.js';
 import { QEMU_VM_EOF, QEMU_VM_SECTION_FOOTER, QEMU_VM_VMDESCRIPTION, StreamDecoder } from '../stream/index.js';
@@ -50,18 +50,18 @@ export function findVmdesc(bytes: Uint8Array): VmdescDocument | undefined {
 /** How a virtio-net section was framed: the loader's max_queue_pairs is not on the wire. */
 function netCodec(flavor: QemuFlavor, expectedSize: number | undefined): SectionCodec {
   const vmsd = netSectionVmsd(flavor);
-  // The layout that fitted last time is tried first (a stream's sections of
-  // one device share it).
-  let layouts = [1, 2];
   return {
     load(r: ByteReader, header: SectionHeader): VmState {
       const start = r.position;
       const startOffset = r.offset;
       let truncated: unknown;
       let failure: unknown;
-      // Try "single queue pair" then "multiqueue": keep the layout that ends
-      // where the section ends (vmdesc size, or the footer that follows).
-      for (const maxQueuePairs of layouts) {
+      let best: { state: VmState; end: number; score: number } | undefined;
+      // Try "single queue pair" and "multiqueue" (only max_queue_pairs > 1
+      // matters): keep the layout that ends where the section ends. Strong
+      // evidence: the vmdesc size, or the footer with this section's id.
+      // Weak: a byte that can start the next section (footer-less streams).
+      for (const maxQueuePairs of [1, 2]) {
         r.rewind(start);
         const state: VmState = {};
         try {
@@ -72,26 +72,34 @@ function netCodec(flavor: QemuFlavor, expectedSize: number | undefined): Section
           continue;
         }
         const consumed = r.offset - startOffset;
-        const fitsSize = expectedSize === undefined || consumed === expectedSize;
-        const next = r.peekU8(0, 'the byte after the virtio-net section');
-        const fitsFooter = next === undefined || next === QEMU_VM_SECTION_FOOTER || next <= 0x08;
-        if (fitsSize && fitsFooter) {
-          if (maxQueuePairs !== layouts[0]) layouts = [maxQueuePairs, ...layouts.filter((l) => l !== maxQueuePairs)];
-          return state;
-        }
-        failure ??= new MalformedError('ERR_NET_BAD_STATE', `virtio-net section ${header.idstr} does not end where the stream says (${consumed} bytes decoded${expectedSize === undefined ? '' : `, vmdesc says ${expectedSize}`})`, {
-          offset: r.offset,
-          expected: 'the end of the virtio-net section',
-        });
+        const score = expectedSize !== undefined ? (consumed === expectedSize ? 2 : 0) : endScore(r, header.sectionId);
+        if (score > (best?.score ?? 0)) best = { state, end: r.position, score };
+      }
+      if (best) {
+        r.rewind(best.end);
+        return best.state;
       }
       r.rewind(start);
-      throw truncated ?? failure;
+      throw truncated ?? failure ?? new MalformedError('ERR_NET_BAD_STATE', `virtio-net section ${header.idstr} does not end where the stream says${expectedSize === undefined ? '' : ` (vmdesc says ${expectedSize} bytes)`}`, {
+        offset: startOffset,
+        expected: 'a virtio-net section in QEMU\'s layout',
+      });
     },
     save(w: ByteWriter, state: VmState): void {
-      const ctx: VmstateContext = {};
-      saveState(w, vmsd, state, ctx);
+      saveState(w, vmsd, state, {});
     },
   };
+}
+
+/** 2: the footer of this section follows; 1: a byte that could start the next section; 0: neither. */
+function endScore(r: ByteReader, sectionId: number): number {
+  const next = r.peekU8(0, 'the byte after the virtio-net section');
+  if (next === QEMU_VM_SECTION_FOOTER) {
+    let id = 0;
+    for (let i = 1; i <= 4; i++) id = id * 256 + r.peekU8(i, 'the footer\'s section id')!;
+    return id === sectionId ? 2 : 0;
+  }
+  return next === undefined || next <= 0x08 ? 1 : 0;
 }
 
 function vmdescCodec(vmsd: Vmsd): SectionCodec {

@@ -34,7 +34,7 @@ import { writeRamRecord } from './ram-records.js';
 export interface StreamEncoderOptions {
   /** QEMU `send-section-footer` (default true). */
   footers?: boolean;
-  /** x-ignore-shared: MEM_SIZE entries carry the block address. */
+  /** x-ignore-shared: MEM_SIZE entries carry the block address (also turned on by a configuration listing it). */
   ignoreShared?: boolean;
 }
 
@@ -69,6 +69,9 @@ export class StreamEncoder {
   configuration(config: ConfigurationState): this {
     this.w.u8(QEMU_VM_CONFIGURATION);
     saveState(this.w, configurationVmsd, { ...config } as Record<string, unknown>);
+    // A stream announcing x-ignore-shared has block addresses in MEM_SIZE; the
+    // decoder infers the same from this section, so re-encoding stays exact.
+    if (config.capabilities?.includes('x-ignore-shared')) this.#ram.ignoreShared = true;
     return this;
   }
 

@@ -10,7 +10,11 @@
  */
 
 import { MalformedError } from '../core/index.js';
-import type { Field, FieldType, IntType, Vmsd } from './description.js';
+import type { ByteWriter } from '../core/index.js';
+import type { Field, FieldType, IntType, VmState, Vmsd, VmstateContext } from './description.js';
+import type { JsonObject } from './interpreter.js';
+import { saveState } from './interpreter.js';
+import { getPath, setPath } from './interpreter.js';
 
 /** Serialize like QEMU's json-writer: `{"a": 1, "b": [1, 2]}`. bigint prints as a number. */
 export function formatQemuJson(value: unknown): string {
@@ -89,7 +93,7 @@ function fieldTypeFrom(f: VmdescField, depth: number): FieldType {
   if (int && INT_SIZES[int.type] === f.size) return { kind: 'int', ...int };
   if (f.type === 'bool' && f.size === 1) return { kind: 'bool' };
   if ((f.type === 'struct' || f.type === 'vstruct') && f.struct) return { kind: 'struct', vmsd: vmsdFromVmdesc(f.struct, depth + 1) };
-  if (f.type === 'tmp' && f.fields) {
+  if ((f.type === 'tmp' || f.type === 'vstruct') && f.fields) {
     return { kind: 'struct', vmsd: vmsdFromVmdesc({ vmsd_name: f.vmsd_name ?? f.name, version: f.version ?? 0, fields: f.fields, subsections: f.subsections }, depth + 1) };
   }
   // Everything else (buffer, unused_buffer, timer, virtio, pci config, …) is
@@ -121,11 +125,27 @@ export function vmsdFromVmdesc(node: VmdescNode, depth = 0, prefix: string[] = [
   }
   const subsections = (node.subsections ?? []).map((s) => {
     const subName = s.vmsd_name ?? '';
-    const sub = vmsdFromVmdesc(s, depth + 1, [...prefix, subName]);
-    sub.needed = (state) => state[subName] !== undefined;
+    const path = [...prefix, subName];
+    const sub = vmsdFromVmdesc(s, depth + 1, path);
+    // Subsections share their parent's state object: a nested one's values sit
+    // under every enclosing subsection's name. An empty one still leaves {}.
+    sub.needed = (state) => getPath(state, path) !== undefined;
+    sub.postLoad = (state) => {
+      if (getPath(state, path) === undefined) setPath(state, path, {});
+    };
     return sub;
   });
   // The vmdesc records the version actually sent; re-encoding writes it back.
   const version = typeof node.version === 'number' && Number.isInteger(node.version) && node.version >= 0 ? node.version : 0;
   return { name, version, fields, subsections };
+}
+
+/**
+ * Save a top-level section body and return its vmdesc `devices` entry in
+ * QEMU's key order: name, instance_id, vmsd_name, version, fields, subsections.
+ */
+export function saveWithVmdesc(w: ByteWriter, vmsd: Vmsd, state: VmState, idstr: string, instanceId: number, ctx: VmstateContext = {}): JsonObject {
+  const entry: JsonObject = { name: idstr, instance_id: instanceId };
+  saveState(w, vmsd, state, ctx, entry);
+  return entry;
 }

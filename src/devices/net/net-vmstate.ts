@@ -63,6 +63,8 @@ export interface NetSavedState extends VmState {
   max_queue_pairs?: number;
   curr_queue_pairs?: number;
   curr_guest_offloads?: bigint;
+  /** QEMU 10.2: a vhost-user back-end's internal state, as the chunks it was sent in. */
+  backend_state?: Uint8Array[];
   rss_data?: {
     enabled: boolean;
     redirect: boolean;
@@ -149,7 +151,39 @@ function rssVmsd(flavor: QemuFlavor): Vmsd {
   };
 }
 
-/** vmstate_virtio_net_device for the given QEMU flavour (they differ only in the RSS subsection). */
+/** A back-end state chunk is at most 1 MiB in QEMU; refuse more before allocating. */
+const BACKEND_STATE_MAX_CHUNK = 1 << 20;
+const BACKEND_STATE_MAX_TOTAL = 64 << 20;
+
+/**
+ * vhost_save_backend_state's framing: chunks of `be32 length · bytes`,
+ * ended by a zero-length chunk (hw/virtio/vhost.c, QEMU 10.x).
+ */
+const backendStateCodec: CustomCodec = {
+  save(w: ByteWriter, s: VmState) {
+    for (const chunk of (s as NetSavedState).backend_state ?? []) {
+      if (chunk.length === 0) continue;
+      w.u32be(chunk.length).bytes(chunk);
+    }
+    w.u32be(0);
+  },
+  load(r: ByteReader, s: VmState) {
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    for (;;) {
+      const len = r.u32be('be32 back-end state chunk length');
+      if (len === 0) break;
+      if (len > BACKEND_STATE_MAX_CHUNK || total + len > BACKEND_STATE_MAX_TOTAL) {
+        throw new MalformedError('ERR_NET_BAD_STATE', `virtio-net back-end state chunk of ${len} bytes exceeds the limits (1 MiB a chunk, 64 MiB in all)`, { offset: r.offset - 4, expected: 'a back-end state chunk ≤ 1 MiB' });
+      }
+      chunks.push(r.bytes(len, 'back-end state chunk').slice());
+      total += len;
+    }
+    (s as NetSavedState).backend_state = chunks;
+  },
+};
+
+/** vmstate_virtio_net_device for the given QEMU flavour (they differ in the RSS subsection and 10.2's back-end state). */
 export function netDeviceVmsd(flavor: QemuFlavor = '7.2'): Vmsd {
   return {
     name: 'virtio-net-device',
@@ -205,7 +239,12 @@ export function netDeviceVmsd(flavor: QemuFlavor = '7.2'): Vmsd {
         exists: (_s, _v, ctx) => (((ctx as NetVmstateContext).guestFeaturesLo ?? 0) & (1 << VIRTIO_NET_F_CTRL_GUEST_OFFLOADS)) !== 0,
       },
     ],
-    subsections: [rssVmsd(flavor)],
+    subsections: [
+      rssVmsd(flavor),
+      ...(flavor === '10.2'
+        ? [{ name: 'virtio-net-device/backend', version: 0, needed: (st: VmState) => (st as NetSavedState).backend_state !== undefined, fields: [{ name: 'backend', type: { kind: 'custom' as const, info: 'vhost-user back-end state', codec: backendStateCodec } }] }]
+        : []),
+    ],
     postLoad: (s) => {
       const st = s as NetSavedState;
       // QEMU clears an oversized table rather than failing (mac_table_doesnt_fit).
