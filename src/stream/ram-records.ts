@@ -30,7 +30,7 @@ import {
   RAM_SAVE_FLAG_ZERO,
 } from './constants.js';
 import type { RamBlockInfo, StreamItem } from './items.js';
-import { STREAM_MAX_ENCODED_PAGE, STREAM_MAX_RAM_BLOCKS, STREAM_MAX_RAM_BLOCK_BYTES } from './limits.js';
+import { STREAM_MAX_RAM_BLOCKS, STREAM_MAX_RAM_BLOCK_BYTES } from './limits.js';
 
 export interface RamDecodeState {
   pageSize: number;
@@ -68,11 +68,15 @@ export function readRamRecord(r: ByteReader, st: RamDecodeState): StreamItem {
       return readBlockList(r, st, offset, addr);
     case RAM_SAVE_FLAG_ZERO: {
       const block = recordBlock(r, st, flags, addr, offset);
-      return { type: 'ram-zero', offset, flags, block: block.idstr, addr, fill: r.u8('zero page fill byte') };
+      const fill = r.u8('zero page fill byte');
+      st.lastBlock = block;
+      return { type: 'ram-zero', offset, flags, block: block.idstr, addr, fill };
     }
     case RAM_SAVE_FLAG_PAGE: {
       const block = recordBlock(r, st, flags, addr, offset);
-      return { type: 'ram-page', offset, flags, block: block.idstr, addr, data: r.bytes(st.pageSize, `${st.pageSize}-byte page of ${block.idstr}`) };
+      const data = r.bytes(st.pageSize, `${st.pageSize}-byte page of ${block.idstr}`);
+      st.lastBlock = block;
+      return { type: 'ram-page', offset, flags, block: block.idstr, addr, data };
     }
     case RAM_SAVE_FLAG_XBZRLE: {
       const block = recordBlock(r, st, flags, addr, offset);
@@ -80,19 +84,29 @@ export function readRamRecord(r: ByteReader, st: RamDecodeState): StreamItem {
       if (enc !== ENCODING_FLAG_XBZRLE) throw bad(r.offset - 1, `XBZRLE encoding flag 0x01`, `Failed to load XBZRLE page: encoding flag 0x${enc.toString(16)}`);
       const len = r.u16be('be16 XBZRLE length');
       if (len > st.pageSize) throw bad(r.offset - 2, `XBZRLE length ≤ ${st.pageSize}`, `Failed to load XBZRLE page: length ${len} exceeds a page`);
-      return { type: 'ram-xbzrle', offset, flags, block: block.idstr, addr, data: r.bytes(len, 'XBZRLE data') };
+      const data = r.bytes(len, 'XBZRLE data');
+      st.lastBlock = block;
+      return { type: 'ram-xbzrle', offset, flags, block: block.idstr, addr, data };
     }
     case RAM_SAVE_FLAG_COMPRESS_PAGE: {
       const block = recordBlock(r, st, flags, addr, offset);
       const len = r.u32be('be32 compressed page length');
-      if (len > STREAM_MAX_ENCODED_PAGE) throw bad(r.offset - 4, 'a compressed page length ≤ 1 MiB', `Invalid compressed page length ${len}`);
-      return { type: 'ram-compressed', offset, flags, block: block.idstr, addr, data: r.bytes(len, 'compressed page data') };
+      const bound = compressBound(st.pageSize);
+      if (len > bound) throw bad(r.offset - 4, `a compressed page length ≤ ${bound} (compressBound of a page)`, `Invalid compressed page length ${len}`);
+      const data = r.bytes(len, 'compressed page data');
+      st.lastBlock = block;
+      return { type: 'ram-compressed', offset, flags, block: block.idstr, addr, data };
     }
     case RAM_SAVE_FLAG_HOOK:
       throw bad(offset, 'a RAM record', 'RAM record uses RAM_SAVE_FLAG_HOOK (RDMA), which vmig does not support');
     default:
       throw bad(offset, 'a RAM record with known flags', `Unknown combination of RAM flags 0x${flags.toString(16)}`);
   }
+}
+
+/** zlib's compressBound: the most deflate can emit for `n` input bytes (ram_load_precopy's limit). */
+function compressBound(n: number): number {
+  return n + (n >>> 12) + (n >>> 14) + (n >>> 25) + 13;
 }
 
 function bad(offset: number, expected: string, message: string): MalformedError {
@@ -109,7 +123,6 @@ function recordBlock(r: ByteReader, st: RamDecodeState, flags: number, addr: num
     const name = r.str8('RAM block idstr');
     block = st.blocks.get(name);
     if (!block) throw bad(at, 'a RAM block announced in MEM_SIZE', `Unknown RAM block ${JSON.stringify(name)}`);
-    st.lastBlock = block;
   }
   if (addr >= block.usedLength) {
     throw bad(offset, `an offset below 0x${block.usedLength.toString(16)} in ${block.idstr}`, `Illegal RAM offset 0x${addr.toString(16)} in block ${block.idstr}`);
@@ -119,6 +132,7 @@ function recordBlock(r: ByteReader, st: RamDecodeState, flags: number, addr: num
 
 function readBlockList(r: ByteReader, st: RamDecodeState, offset: number, total: number): StreamItem {
   const blocks: RamBlockInfo[] = [];
+  const names = new Set<string>();
   let remaining = total;
   while (remaining > 0) {
     if (blocks.length >= STREAM_MAX_RAM_BLOCKS) throw bad(r.offset, `at most ${STREAM_MAX_RAM_BLOCKS} RAM blocks`, 'MEM_SIZE lists too many RAM blocks');
@@ -134,7 +148,8 @@ function readBlockList(r: ByteReader, st: RamDecodeState, offset: number, total:
     const info: RamBlockInfo = { idstr, usedLength };
     if (st.postcopyPageSizes) info.pageSize = Number(r.u64be(`be64 page size of ${idstr}`));
     if (st.ignoreShared) info.addr = r.u64be(`be64 address of ${idstr}`);
-    if (st.blocks.has(idstr)) throw bad(at, 'distinct RAM block names', `RAM block ${idstr} is listed twice`);
+    if (st.blocks.has(idstr) || names.has(idstr)) throw bad(at, 'distinct RAM block names', `RAM block ${idstr} is listed twice`);
+    names.add(idstr);
     blocks.push(info);
     remaining -= usedLength;
   }

@@ -46,7 +46,7 @@ import {
   TARGET_PAGE_SIZE,
 } from './constants.js';
 import type { SectionHeader, SectionKind, SectionResolver, StreamItem } from './items.js';
-import { STREAM_MAX_COMMAND_BYTES, STREAM_MAX_VMDESC_BYTES } from './limits.js';
+import { STREAM_MAX_COMMAND_BYTES, STREAM_MAX_PACKAGED_BYTES, STREAM_MAX_VMDESC_BYTES } from './limits.js';
 import type { RamDecodeState } from './ram-records.js';
 import { readRamRecord } from './ram-records.js';
 
@@ -266,8 +266,10 @@ export class StreamDecoder {
     const config = state as unknown as ConfigurationState;
     this.#configuration = config;
     this.#ram.ignoreShared = config.capabilities?.includes('x-ignore-shared') ?? false;
-    if (config.targetPageBits !== undefined && 1 << config.targetPageBits !== this.#opts.pageSize) {
-      throw malformed(offset, `target page bits ${Math.log2(this.#opts.pageSize)}`, `Stream uses ${1 << config.targetPageBits}-byte target pages; this side uses ${this.#opts.pageSize}`);
+    // Compare the bit counts as QEMU does: `1 << bits` wraps modulo 32 in JS (1 << 44 === 4096).
+    const localBits = Math.log2(this.#opts.pageSize);
+    if (config.targetPageBits !== undefined && config.targetPageBits !== localBits) {
+      throw malformed(offset, `target page bits ${localBits}`, `Stream uses target page bits ${config.targetPageBits}; this side uses ${localBits} (${this.#opts.pageSize}-byte pages)`);
     }
     return { type: 'configuration', offset, size: r.offset - offset, config };
   }
@@ -360,7 +362,7 @@ export class StreamDecoder {
     const data = r.bytes(len, `${len} bytes of command data`).slice();
     if (cmd === MIG_CMD_PACKAGED) {
       const n = new DataView(data.buffer).getUint32(0, false);
-      if (n > STREAM_MAX_VMDESC_BYTES) throw malformed(offset + 5, 'a packaged length ≤ 64 MiB', `Packaged stream of ${n} bytes is too large`);
+      if (n > STREAM_MAX_PACKAGED_BYTES) throw malformed(offset + 5, 'a packaged length ≤ 16 MiB', `Unreasonably large packaged state: ${n} bytes`);
       const packaged = r.bytes(n, 'packaged stream').slice();
       return { type: 'command', offset, cmd, data, packaged };
     }

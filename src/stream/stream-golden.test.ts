@@ -526,7 +526,7 @@ describe('device sections through a SectionCodec', () => {
 
   it('a subsection of another device inside a section body is not consumed and then fails as a section type', () => {
     const bytes = cat(HEADER, hex('04 | 00 00 00 06 | 08 "tiny-dev" | 00 00 00 00 | 00 00 00 01 | 00 00 00 01 | 00 | 05 0B "other/extra" 00 00 00 01'));
-    malformedAt(bytes, 'ERR_STREAM_UNKNOWN_SECTION_TYPE', 8 + 22 + 5);
+    malformedAt(bytes, 'ERR_STREAM_UNKNOWN_SECTION_TYPE', 8 + 22 + 5, { resolve: resolveTiny });
   });
 });
 
