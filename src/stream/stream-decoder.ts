@@ -12,8 +12,9 @@
  * became complete. A truncated item is not an error until `end()`: the decoder
  * keeps the unconsumed bytes and retries when more arrive. Bytes that cannot
  * be valid throw a MalformedError at once, with the absolute offset and what
- * was expected. Unconsumed bytes are merged with the next chunk (leftover +
- * chunk); RAM records are items of their own, so a retry re-reads at most one
+ * was expected. Only the item that straddles a chunk boundary is copied
+ * (leftover + the head of the next chunk); the rest of each chunk is read in
+ * place. RAM records are items of their own, so a retry re-reads at most one
  * page, never a whole section.
  *
  * Device sections carry no length: framing them needs their description
@@ -120,15 +121,55 @@ export class StreamDecoder {
     if (this.#state === State.Done && chunk.length > 0) {
       throw new MalformedError('ERR_STREAM_TRAILING_BYTES', `Unexpected bytes after the end of the stream at offset ${this.offset}`, { offset: this.offset, expected: 'end of stream' });
     }
-    this.#append(chunk);
     const out: StreamItem[] = [];
-    if (this.#buf.length - this.#pos < this.#wantBytes) return out;
+    if (chunk.length === 0) return out;
+    const left = this.#buf.length - this.#pos;
+    if (left === 0) {
+      this.#base += this.#buf.length;
+      this.#buf = chunk;
+      this.#pos = 0;
+    } else if (left + chunk.length < this.#wantBytes) {
+      this.#mergeAll(chunk, 0);
+      return out;
+    } else {
+      // Only the item that straddles the chunk boundary is copied: merge the
+      // leftover with the head of the chunk, finish that item, then read the
+      // rest of the chunk in place (its pages stay views, not copies).
+      const take = Math.min(chunk.length, Math.max(this.#wantBytes - left, 0) + this.#recordSlack());
+      this.#mergeAll(chunk.subarray(0, take), 0);
+      const chunkBase = this.#base + left;
+      this.#run(out, left);
+      if (this.#pos >= left) {
+        this.#buf = chunk;
+        this.#pos -= left;
+        this.#base = chunkBase;
+      } else if (this.#state !== State.Done) {
+        // The straddling item is longer than the head taken (a device
+        // section): fall back to merging the whole chunk.
+        this.#mergeAll(chunk, take);
+        if (this.#buf.length - this.#pos < this.#wantBytes) return out;
+      }
+    }
+    if (this.#state !== State.Done) this.#run(out, Infinity);
+    if (this.#state === State.Done && this.#pos < this.#buf.length) {
+      throw new MalformedError('ERR_STREAM_TRAILING_BYTES', `Unexpected bytes after the vmdesc at offset ${this.offset}`, { offset: this.offset, expected: 'end of stream' });
+    }
+    this.#compact();
+    return out;
+  }
+
+  /** The most a RAM record can take beyond what the decoder knew it needed: header, idstr, one page. */
+  #recordSlack(): number {
+    return 8 + 256 + this.#opts.pageSize + 8;
+  }
+
+  /** Decode items from #pos until the buffer runs out, the stream ends, or #pos reaches `stopAt`. */
+  #run(out: StreamItem[], stopAt: number): void {
     this.#wantBytes = 0;
     this.#pending = undefined;
     const r = new ByteReader(this.#buf, this.#base, this.#pos, this.#buf.length, true);
-    for (;;) {
+    while (!r.atEnd && r.position < stopAt) {
       const start = r.position;
-      if (r.atEnd) break;
       try {
         const item = this.#step(r);
         if (item) out.push(item);
@@ -145,11 +186,6 @@ export class StreamDecoder {
         throw err;
       }
     }
-    if (this.#state === State.Done && this.#pos < this.#buf.length) {
-      throw new MalformedError('ERR_STREAM_TRAILING_BYTES', `Unexpected bytes after the vmdesc at offset ${this.offset}`, { offset: this.offset, expected: 'end of stream' });
-    }
-    this.#compact();
-    return out;
   }
 
   /**
@@ -189,18 +225,13 @@ export class StreamDecoder {
     }
   }
 
-  #append(chunk: Uint8Array): void {
-    if (chunk.length === 0) return;
-    if (this.#pos >= this.#buf.length) {
-      this.#base += this.#buf.length;
-      this.#buf = chunk;
-      this.#pos = 0;
-      return;
-    }
+  /** Make #buf the unconsumed bytes followed by `chunk[from..]`. */
+  #mergeAll(chunk: Uint8Array, from: number): void {
     const left = this.#buf.length - this.#pos;
-    const merged = new Uint8Array(left + chunk.length);
+    const tail = chunk.subarray(from);
+    const merged = new Uint8Array(left + tail.length);
     merged.set(this.#buf.subarray(this.#pos));
-    merged.set(chunk, left);
+    merged.set(tail, left);
     this.#base += this.#pos;
     this.#buf = merged;
     this.#pos = 0;
