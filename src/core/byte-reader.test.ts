@@ -107,6 +107,17 @@ describe('ByteReader bytes, skip, peek, rewind, str8', () => {
     assert.equal(r.peekU8(1), undefined);
   });
 
+  test('peekU8 past the end throws TruncatedError when more input may follow, with the bytes still needed', () => {
+    const r = new ByteReader(u8(0x05, 0x0a, 0xff), 100, 0, 2, true);
+    assert.equal(r.peekU8(1), 0x0a);
+    const err = truncation(() => r.peekU8(3, 'subsection name'));
+    assert.equal(err.code, 'ERR_CORE_TRUNCATED');
+    assert.equal(err.details.offset, 100);
+    assert.equal(err.details.needed, 2);
+    assert.equal(err.details.expected, 'subsection name');
+    assert.equal(r.position, 0);
+  });
+
   test('rewind returns the cursor to a saved position and rejects positions outside the window', () => {
     const r = new ByteReader(u8(1, 2, 3));
     const mark = r.position;

@@ -378,9 +378,16 @@ describe('vmstate bitmaps', () => {
     assert.deepEqual(decodeState(bytes(0, 0, 0, 0), vmsd), { nbits: 0, bm: new Uint8Array(0) });
   });
 
-  test('a bitmap writer sends no bits at or beyond the bit count', () => {
+  test('a bitmap sends its last word whole, bits past the count included, as QEMU\'s put_bitmap does', () => {
     const vmsd = one({ name: 'bm', type: { kind: 'bitmap', bits: 3 } });
-    assert.deepEqual(enc(vmsd, { bm: bytes(0xff, 0xff) }), [0, 0, 0, 0, 0, 0, 0, 0x07]);
+    assert.deepEqual(enc(vmsd, { bm: bytes(0xff, 0x01) }), [0, 0, 0, 0, 0, 0, 0x01, 0xff]);
+    const wire = bytes(0x80, 0, 0, 0, 0, 0, 0, 0x07);
+    assert.deepEqual(encodeState(vmsd, decodeState(wire, vmsd)), wire);
+  });
+
+  test('a bitmap state shorter than its words is sent with zero bytes after it', () => {
+    const vmsd = one({ name: 'bm', type: { kind: 'bitmap', bits: 12 } });
+    assert.deepEqual(enc(vmsd, { bm: bytes(0x01, 0x08) }), [0, 0, 0, 0, 0, 0, 0x08, 0x01]);
   });
 
   test('saving a bitmap with fewer bits than its count throws RangeError', () => {

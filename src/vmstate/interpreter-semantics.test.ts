@@ -346,6 +346,17 @@ describe('error annotation', () => {
     assert.equal(err.details.path, 'dev/in.y');
   });
 
+  test('details.path names the inner field for a struct of plain integers too, whatever path loads it', () => {
+    const pt: Vmsd = { name: 'pt', version: 1, fields: [u8f('x'), { name: 'y', type: { kind: 'int', type: 'uint32' } }] };
+    const vmsd: Vmsd = { name: 'dev', version: 1, fields: [{ name: 'pts', count: 3, type: { kind: 'struct', vmsd: pt } }] };
+    const wire = [1, 0, 0, 0, 2, /* pts[1] */ 3, 0, 0, 0, 4, /* pts[2] */ 5, 0, 0];
+    const err = rejects(() => decodeState(Uint8Array.from(wire), vmsd), TruncatedError, 'ERR_CORE_TRUNCATED');
+    assert.equal(err.details.path, 'dev/pt.y');
+    assert.equal(err.details.offset, 11);
+    assert.equal(err.details.needed, 2);
+    assert.deepEqual(decodeState(Uint8Array.from([...wire, 0, 6]), vmsd), { pts: [{ x: 1, y: 2 }, { x: 3, y: 4 }, { x: 5, y: 6 }] });
+  });
+
   test('getPath and setPath walk and create nested objects', () => {
     const s: VmState = {};
     setPath(s, ['a', 'b', 'c'], 1);

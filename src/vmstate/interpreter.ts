@@ -105,7 +105,8 @@ function checkLimit(n: number, limit: number, what: string, offset: number): voi
 /** QEMU vmsd_can_compress: arrays of this field print as one vmdesc entry with array_len. */
 function canCompress(field: Field): boolean {
   if (field.exists) return false;
-  if (field.type.kind === 'struct') {
+  // QEMU looks inside VMS_STRUCT only, not VMS_VSTRUCT.
+  if (field.type.kind === 'struct' && field.type.structVersion === undefined) {
     const sub = field.type.vmsd;
     if (sub.subsections && sub.subsections.length > 0) return false;
     return sub.fields.every(canCompress);
@@ -227,7 +228,7 @@ function startJsonField(vmsd: Vmsd, field: Field, index: number, n: number, out:
 
 function finishJsonField(entry: JsonObject, type: FieldType, size: number): void {
   // QEMU closes the nested "struct" object before writing "size".
-  if (type.kind === 'struct' && entry.struct === undefined) entry.struct = {};
+  if (type.kind === 'struct' && type.structVersion === undefined && entry.struct === undefined) entry.struct = {};
   delete entry.size;
   entry.size = size;
 }
@@ -262,8 +263,13 @@ function saveElement(w: ByteWriter, field: Field, type: FieldType, value: unknow
     }
     case 'struct': {
       if (value === null || typeof value !== 'object') throw new RangeError(`${field.name}: expected an object for struct ${type.vmsd.name}`);
-      const sub: JsonObject | undefined = entry ? {} : undefined;
-      if (entry) entry.struct = sub;
+      // VMS_STRUCT nests its description under "struct"; VMS_VSTRUCT (like tmp)
+      // writes vmsd_name/version/fields into the field's own entry.
+      let sub: JsonObject | undefined = entry;
+      if (entry && type.structVersion === undefined) {
+        sub = {};
+        entry.struct = sub;
+      }
       saveState(w, type.vmsd, value as VmState, ctx, sub, type.structVersion ?? type.vmsd.version);
       return;
     }
@@ -310,11 +316,11 @@ function writeBitmap(w: ByteWriter, bits: Uint8Array, nbits: number): void {
   for (let i = 0; i < words; i++) {
     // Word i carries bits 64i..64i+63, lowest bit in the LSB: its little-endian
     // bytes are our bytes 8i..8i+7, so on the (big-endian) wire they reverse.
+    // Like QEMU's put_bitmap, the last word goes out whole (bits past nbits
+    // included), so a decoded bitmap re-encodes to the same bytes.
     for (let b = 7; b >= 0; b--) {
       const at = i * 8 + b;
-      const bitsInByte = Math.min(8, Math.max(0, nbits - at * 8));
-      const mask = bitsInByte >= 8 ? 0xff : (1 << bitsInByte) - 1;
-      w.u8(at < bits.length ? bits[at]! & mask : 0);
+      w.u8(at < bits.length ? bits[at]! : 0);
     }
   }
 }
@@ -492,8 +498,11 @@ function loadElement(r: ByteReader, field: Field, type: FieldType, current: unkn
     case 'struct': {
       const target = current !== null && typeof current === 'object' ? (current as VmState) : {};
       // The flat path knows only the sub-description's own version (no VMS_VSTRUCT).
+      // It runs only when the whole body and the byte after it are in hand, so it
+      // cannot fail; short input goes the general way, which names the field
+      // that ran out and, on a live stream, waits at the same place.
       const flat = type.structVersion === undefined ? flatLayout(type.vmsd) : undefined;
-      if (flat && r.peekU8(flat.minBytes) !== QEMU_VM_SUBSECTION) loadFlat(r, flat, target);
+      if (flat && r.remaining > flat.minBytes && r.peekU8(flat.minBytes) !== QEMU_VM_SUBSECTION) loadFlat(r, flat, target);
       else loadState(r, type.vmsd, target, type.structVersion ?? type.vmsd.version, ctx, depth + 1);
       return target;
     }
