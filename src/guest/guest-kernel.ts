@@ -1,0 +1,24 @@
+/**
+ * What a guest kernel module exports to the vCPU worker. The kernel is the
+ * guest's code ("firmware"): it must keep every piece of state that has to
+ * survive migration in guest RAM, because only RAM, device state and the
+ * control block move.
+ */
+
+import type { VcpuServices } from './vcpu-services.js';
+
+export interface GuestKernel {
+  /** MSI-X vectors became pending (bit i = vector i). */
+  interrupt(vectors: bigint, nowNs: bigint): void;
+  /**
+   * Run one bounded slice of work (≤ ~100 µs, so a pause request is honoured
+   * quickly). Returns 'busy' if more work is ready, 'idle' if nothing is
+   * scheduled, or the guest time of the next timer.
+   */
+  runSlice(nowNs: bigint): 'busy' | 'idle' | bigint;
+  shutdown?(): void;
+}
+
+export interface GuestKernelModule {
+  createKernel(services: VcpuServices, bootData: unknown): GuestKernel;
+}

@@ -1,0 +1,231 @@
+/**
+ * The VMM's side of one vCPU: starts the worker thread that runs the guest,
+ * pauses and resumes it (the stop of stop-and-copy), delivers MSI-X
+ * interrupts, serves its synchronous MMIO requests and receives its
+ * doorbells (DESIGN §3). The contract is vcpu-protocol.ts.
+ *
+ * Pause is a kick, not a message: the VMM flips RUN_STATE and wakes the vCPU,
+ * which parks at the end of its current slice (slices are short) and
+ * acknowledges; `pause()` resolves when the acknowledgement lands. MMIO and
+ * doorbells are served from Atomics.waitAsync loops, so the VMM's event loop
+ * never blocks on a guest.
+ */
+
+import { Worker } from 'node:worker_threads';
+
+import { VmigError } from '../core/index.js';
+import {
+  CLOCK_OFFSET64,
+  CONTROL_BLOCK_BYTES,
+  DOORBELL_BITS,
+  DOORBELL_SEQ,
+  IRQ_PENDING,
+  MAX_VECTORS,
+  MMIO_ADDR64,
+  MMIO_ERROR,
+  MMIO_OP,
+  MMIO_READ,
+  MMIO_SIZE,
+  MMIO_STATE,
+  MMIO_VALUE64,
+  MmioState,
+  RUN_STATE,
+  RunState,
+  SLICE_COUNT64,
+  WAKE_SEQ,
+  controlViews,
+  hostMonotonicNs,
+} from './vcpu-protocol.js';
+import type { ControlViews } from './vcpu-protocol.js';
+
+/** Serves one MMIO access synchronously; returns the read value (ignored for writes). Throw for an access fault. */
+export type MmioHandler = (op: 'read' | 'write', addr: bigint, size: number, value: bigint) => bigint;
+
+export interface VcpuOptions {
+  index: number;
+  /** The module the worker imports and boots (a guest kernel: see vcpu-worker.ts). */
+  kernelUrl: URL;
+  /** Data the kernel receives at boot (guest RAM, dirty bitmap, configuration…). Must be structured-cloneable; SharedArrayBuffers are shared. */
+  bootData: unknown;
+  mmio: MmioHandler;
+  onDoorbell: (queueMask: bigint) => void;
+  /** Start paused (a destination waits for the incoming state before running). */
+  startPaused?: boolean;
+  /** Initial guest clock offset (ns); a migrated guest brings its own. */
+  clockOffsetNs?: bigint;
+}
+
+export class Vcpu {
+  readonly index: number;
+  readonly control: SharedArrayBuffer;
+  readonly #v: ControlViews;
+  readonly #worker: Worker;
+  readonly #opts: VcpuOptions;
+  #exited: Promise<number>;
+  #closed = false;
+  /** Guest time frozen at pause, so a paused (or migrating) guest's clock does not run. */
+  #pausedGuestNs: bigint | undefined;
+
+  constructor(options: VcpuOptions) {
+    this.index = options.index;
+    this.#opts = options;
+    this.control = new SharedArrayBuffer(CONTROL_BLOCK_BYTES);
+    this.#v = controlViews(this.control);
+    const { words, wide } = this.#v;
+    wide[CLOCK_OFFSET64] = options.clockOffsetNs ?? -hostMonotonicNs();
+    if (options.startPaused) {
+      Atomics.store(words, RUN_STATE, RunState.Paused);
+      this.#pausedGuestNs = hostMonotonicNs() + wide[CLOCK_OFFSET64]!;
+    }
+    this.#worker = new Worker(new URL('./vcpu-worker.js', import.meta.url), {
+      workerData: { index: options.index, control: this.control, kernelUrl: options.kernelUrl.href, bootData: options.bootData },
+    });
+    this.#exited = new Promise((resolve, reject) => {
+      this.#worker.once('exit', (code) => resolve(code));
+      this.#worker.once('error', (err) => {
+        this.#closed = true;
+        reject(new VmigError('ERR_GUEST_VCPU_CRASHED', `vCPU ${options.index} stopped with an error: ${err.message}`, { cause: err }));
+      });
+    });
+    this.#exited.catch(() => undefined);
+    void this.#serveMmio();
+    void this.#serveDoorbells();
+  }
+
+  /** Resolves with the worker's exit code; rejects if the guest code threw. */
+  get exited(): Promise<number> {
+    return this.#exited;
+  }
+
+  get runState(): RunState {
+    return Atomics.load(this.#v.words, RUN_STATE) as RunState;
+  }
+
+  get slicesRun(): bigint {
+    return Atomics.load(this.#v.wide, SLICE_COUNT64);
+  }
+
+  /** Guest time now (ns); frozen while paused. */
+  guestNowNs(): bigint {
+    return this.#pausedGuestNs ?? hostMonotonicNs() + Atomics.load(this.#v.wide, CLOCK_OFFSET64);
+  }
+
+  /**
+   * Set the guest clock (a destination sets the source's frozen time before
+   * resuming); applies when the vCPU next runs.
+   */
+  setGuestNowNs(guestNs: bigint): void {
+    this.#pausedGuestNs = guestNs;
+    if (this.runState === RunState.Running) this.#applyClock();
+  }
+
+  /** Ask the vCPU to park at the end of its slice; resolves once it has. */
+  async pause(): Promise<void> {
+    const { words } = this.#v;
+    const prev = Atomics.compareExchange(words, RUN_STATE, RunState.Running, RunState.PauseRequested);
+    if (prev === RunState.Paused) return;
+    if (prev !== RunState.Running && prev !== RunState.PauseRequested) throw new VmigError('ERR_GUEST_VCPU_STATE', `Cannot pause vCPU ${this.index}: it is stopping or stopped`);
+    this.#wake();
+    for (;;) {
+      const state = Atomics.load(words, RUN_STATE);
+      if (state === RunState.Paused) break;
+      if (state !== RunState.PauseRequested) throw new VmigError('ERR_GUEST_VCPU_STATE', `vCPU ${this.index} stopped while pausing`);
+      const w = Atomics.waitAsync(words, RUN_STATE, RunState.PauseRequested, 1000);
+      if ((w.async ? await w.value : w.value) === 'timed-out' && this.#closed) throw new VmigError('ERR_GUEST_VCPU_STATE', `vCPU ${this.index} is gone`);
+    }
+    this.#pausedGuestNs = hostMonotonicNs() + Atomics.load(this.#v.wide, CLOCK_OFFSET64);
+  }
+
+  /** Let a paused vCPU run again; its clock continues from where it stopped. */
+  resume(): void {
+    const { words } = this.#v;
+    if (Atomics.load(words, RUN_STATE) !== RunState.Paused) return;
+    this.#applyClock();
+    Atomics.store(words, RUN_STATE, RunState.Running);
+    Atomics.notify(words, RUN_STATE);
+  }
+
+  /** Mark MSI-X `vector` pending and wake the vCPU (irqfd-like). */
+  raiseInterrupt(vector: number): void {
+    if (!Number.isInteger(vector) || vector < 0 || vector >= MAX_VECTORS) throw new RangeError(`MSI-X vector ${vector} out of range`);
+    Atomics.or(this.#v.words, IRQ_PENDING + (vector >> 5), 1 << (vector & 31));
+    this.#wake();
+  }
+
+  /** Stop the vCPU for good and wait for its thread to end. */
+  async stop(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const { words } = this.#v;
+    Atomics.store(words, RUN_STATE, RunState.StopRequested);
+    Atomics.notify(words, RUN_STATE);
+    this.#wake();
+    // Also unblock the doorbell and MMIO waiters so their loops see #closed.
+    Atomics.add(words, DOORBELL_SEQ, 1);
+    Atomics.notify(words, DOORBELL_SEQ);
+    Atomics.notify(words, MMIO_STATE);
+    const timer = setTimeout(() => void this.#worker.terminate(), 2000);
+    try {
+      await this.#exited.catch(() => undefined);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #applyClock(): void {
+    if (this.#pausedGuestNs === undefined) return;
+    Atomics.store(this.#v.wide, CLOCK_OFFSET64, this.#pausedGuestNs - hostMonotonicNs());
+    this.#pausedGuestNs = undefined;
+  }
+
+  #wake(): void {
+    Atomics.add(this.#v.words, WAKE_SEQ, 1);
+    Atomics.notify(this.#v.words, WAKE_SEQ);
+  }
+
+  async #serveMmio(): Promise<void> {
+    const { words, wide } = this.#v;
+    while (!this.#closed) {
+      const state = Atomics.load(words, MMIO_STATE);
+      if (state !== MmioState.Request) {
+        // Wait for the word to change from what it is now (Idle, or a
+        // Response the vCPU has not picked up yet): never spin.
+        const w = Atomics.waitAsync(words, MMIO_STATE, state);
+        if (w.async) await w.value;
+        continue;
+      }
+      const op = Atomics.load(words, MMIO_OP) === MMIO_READ ? 'read' : 'write';
+      const size = Atomics.load(words, MMIO_SIZE);
+      const addr = Atomics.load(wide, MMIO_ADDR64);
+      const value = Atomics.load(wide, MMIO_VALUE64);
+      let result = 0n;
+      let fault = 0;
+      try {
+        result = this.#opts.mmio(op, addr, size, value);
+      } catch {
+        // An access the device refuses reads as all-ones, like a PCI master abort.
+        fault = 1;
+        result = size >= 8 ? -1n : (1n << BigInt(size * 8)) - 1n;
+      }
+      Atomics.store(wide, MMIO_VALUE64, BigInt.asIntN(64, result));
+      Atomics.store(words, MMIO_ERROR, fault);
+      Atomics.store(words, MMIO_STATE, MmioState.Response);
+      Atomics.notify(words, MMIO_STATE);
+    }
+  }
+
+  async #serveDoorbells(): Promise<void> {
+    const { words } = this.#v;
+    let seq = Atomics.load(words, DOORBELL_SEQ);
+    while (!this.#closed) {
+      const w = Atomics.waitAsync(words, DOORBELL_SEQ, seq);
+      if (w.async) await w.value;
+      seq = Atomics.load(words, DOORBELL_SEQ);
+      const lo = Atomics.exchange(words, DOORBELL_BITS, 0) >>> 0;
+      const hi = Atomics.exchange(words, DOORBELL_BITS + 1, 0) >>> 0;
+      if ((lo | hi) !== 0 && !this.#closed) this.#opts.onDoorbell((BigInt(hi) << 32n) | BigInt(lo));
+    }
+  }
+}
+
+export { MMIO_ERROR };

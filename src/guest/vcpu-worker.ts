@@ -1,0 +1,61 @@
+/**
+ * The vCPU worker thread: imports the guest kernel, boots it, and runs its
+ * scheduler loop (DESIGN §3):
+ *
+ *   loop: parked? → acknowledge, wait for RUNNING
+ *         take pending interrupts → kernel.interrupt(mask)
+ *         kernel.runSlice(now) → more work, or the next timer deadline
+ *         nothing to do → Atomics.wait on WAKE_SEQ until the deadline
+ *
+ * The kernel keeps all its state in guest RAM; this loop keeps none.
+ */
+
+import { workerData } from 'node:worker_threads';
+
+import { CLOCK_OFFSET64, IRQ_PENDING, RUN_STATE, RunState, SLICE_COUNT64, WAKE_SEQ, controlViews, hostMonotonicNs } from './vcpu-protocol.js';
+import type { GuestKernelModule } from './guest-kernel.js';
+import { VcpuServices } from './vcpu-services.js';
+
+interface VcpuWorkerData {
+  index: number;
+  control: SharedArrayBuffer;
+  kernelUrl: string;
+  bootData: unknown;
+}
+
+const data = workerData as VcpuWorkerData;
+const { words, wide } = controlViews(data.control);
+const services = new VcpuServices(data.index, data.control);
+const mod = (await import(data.kernelUrl)) as GuestKernelModule;
+const kernel = mod.createKernel(services, data.bootData);
+
+function guestNow(): bigint {
+  return hostMonotonicNs() + Atomics.load(wide, CLOCK_OFFSET64);
+}
+
+for (;;) {
+  const state = Atomics.load(words, RUN_STATE);
+  if (state === RunState.StopRequested) break;
+  if (state === RunState.PauseRequested || state === RunState.Paused) {
+    if (state === RunState.PauseRequested) {
+      Atomics.compareExchange(words, RUN_STATE, RunState.PauseRequested, RunState.Paused);
+      Atomics.notify(words, RUN_STATE);
+    }
+    Atomics.wait(words, RUN_STATE, RunState.Paused);
+    continue;
+  }
+  const seq = Atomics.load(words, WAKE_SEQ);
+  const lo = Atomics.exchange(words, IRQ_PENDING, 0) >>> 0;
+  const hi = Atomics.exchange(words, IRQ_PENDING + 1, 0) >>> 0;
+  if ((lo | hi) !== 0) kernel.interrupt((BigInt(hi) << 32n) | BigInt(lo), guestNow());
+  const next = kernel.runSlice(guestNow());
+  Atomics.add(wide, SLICE_COUNT64, 1n);
+  if (next === 'busy') continue;
+  // Sleep until the next deadline (or a wake: interrupt, pause, stop).
+  const timeoutMs = next === 'idle' ? 50 : Math.max(0, Number(next - guestNow()) / 1e6);
+  if (timeoutMs > 0) Atomics.wait(words, WAKE_SEQ, seq, Math.min(timeoutMs, 50));
+}
+
+kernel.shutdown?.();
+Atomics.store(words, RUN_STATE, RunState.Stopped);
+Atomics.notify(words, RUN_STATE);
