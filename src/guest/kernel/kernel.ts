@@ -17,6 +17,7 @@ import type { VcpuServices } from '../vcpu-services.js';
 import { ADMIN_DOORBELL, AdminChannelGuest } from './admin-channel.js';
 import type { AdminRequest, AdminResponse } from './admin-channel.js';
 import { KernelHeap } from './heap.js';
+import { NetTask } from './net-task.js';
 import { MemoryWorkload, workloadStateBytes } from './workload.js';
 import {
   BB_BOOT_COUNT,
@@ -25,6 +26,7 @@ import {
   BB_IPV4,
   BB_LAYOUT,
   BB_MAGIC,
+  BB_NET_STATE,
   BB_PREFIX,
   BB_READY_NS,
   BB_UDP_PORT,
@@ -56,6 +58,8 @@ export interface KernelBootData {
   config: GuestConfig;
   /** Continue a guest whose state is already in RAM (a migration destination). */
   resume: boolean;
+  /** A virtio-net function is present at the MMIO BAR: bring the network up. */
+  nic?: boolean;
 }
 
 /** A subsystem the kernel runs each slice (the network driver plugs in here). */
@@ -96,6 +100,7 @@ export class VmigKernel implements GuestKernel {
     if (this.#isNetCpu) {
       this.#admin = new AdminChannelGuest(this.mem);
       this.mem.writeU32(BOOT_BLOCK + BB_BOOT_COUNT, this.mem.readU32(BOOT_BLOCK + BB_BOOT_COUNT) + 1);
+      if (boot.nic) this.#startNetwork(boot.resume);
     }
     const wbytes = this.mem.readU32(BOOT_BLOCK + BB_WORKLOAD_BYTES);
     if (isWorkloadCpu && wbytes > 0) {
@@ -125,6 +130,20 @@ export class VmigKernel implements GuestKernel {
     }
     // The magic last: other vCPUs wait for it before trusting the block.
     m.atomicStoreU32(bb + BB_MAGIC, BOOT_MAGIC);
+  }
+
+  #startNetwork(resume: boolean): void {
+    const m = this.mem;
+    if (resume) {
+      const state = m.readU32(BOOT_BLOCK + BB_NET_STATE);
+      if (state !== 0) this.tasks.push(new NetTask(m, this.services, state));
+      return;
+    }
+    const state = this.heap.alloc(NetTask.stateBytes(), 64);
+    m.writeU32(BOOT_BLOCK + BB_NET_STATE, state);
+    const net = new NetTask(m, this.services, state);
+    this.tasks.push(net);
+    if (net.boot(this.heap, m.readU32(BOOT_BLOCK + BB_IPV4), m.readU32(BOOT_BLOCK + BB_PREFIX))) this.setReady(this.services.nowNs());
   }
 
   #checkFirmware(): void {
