@@ -40,3 +40,14 @@ export const PCI_CAP_ID_EXP = 0x10;
 export const PCI_MSIX_FLAGS_QSIZE = 0x07ff;
 export const PCI_MSIX_ENTRY_SIZE = 16;
 export const PCI_NUM_PINS = 4;
+
+/** Split virtqueue descriptor flags (virtio 1.2 §2.7.5). */
+export const VIRTQ_DESC_F_NEXT = 1;
+export const VIRTQ_DESC_F_WRITE = 2;
+export const VIRTQ_DESC_F_INDIRECT = 4;
+/** Available ring flag: the driver needs no used buffer notification (virtio 1.2 §2.7.6, §2.7.7). */
+export const VIRTQ_AVAIL_F_NO_INTERRUPT = 1;
+/** Used ring flag: the device needs no available buffer notification (virtio 1.2 §2.7.8, §2.7.10). */
+export const VIRTQ_USED_F_NO_NOTIFY = 1;
+/** Largest split virtqueue size; sizes are powers of two (virtio 1.2 §2.7). */
+export const VIRTQ_MAX_SIZE = 32768;
