@@ -32,6 +32,7 @@ import {
   decodeInterfaceConfig,
   encodeInterfaceConfig,
   initArpCache,
+  parseIpv4Address,
   parseMac,
   formatMac,
   readMac,
@@ -74,11 +75,11 @@ function fail(error: string): AdminResponse {
 }
 
 function parseIpv4(text: string): number | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  if (!m) return undefined;
-  const p = m.slice(1).map(Number);
-  if (p.some((x) => x > 255)) return undefined;
-  return ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0;
+  try {
+    return parseIpv4Address(text);
+  } catch {
+    return undefined;
+  }
 }
 
 export class NetTask implements KernelTask {
