@@ -1,0 +1,102 @@
+/**
+ * The QMP monitor: one command registry shared by any number of client
+ * sessions, over a unix socket (`-qmp unix:PATH,server=on,wait=off`) or any
+ * other byte transport handed to `attach`. Events are broadcast to every
+ * session that has finished capabilities negotiation.
+ */
+
+import { listenUnixStream } from '../host/index.js';
+import type { UnixStreamServer } from '../host/index.js';
+import { QmpCommandRegistry } from './qmp-command-registry.js';
+import { qmpTimestamp } from './qmp-json.js';
+import { QmpSession } from './qmp-session.js';
+import type { QmpTransport, QmpVersionInfo } from './qmp-session.js';
+
+export interface QmpServerOptions {
+  registry?: QmpCommandRegistry;
+  version?: QmpVersionInfo;
+  offerOob?: boolean;
+  maxMessageBytes?: number;
+}
+
+export class QmpServer {
+  readonly registry: QmpCommandRegistry;
+  private readonly options: QmpServerOptions;
+  private readonly sessions = new Set<QmpSession>();
+  private readonly listeners: UnixStreamServer[] = [];
+  private nextSessionId = 1;
+  private clientWaiters: Array<() => void> = [];
+
+  constructor(options: QmpServerOptions = {}) {
+    this.registry = options.registry ?? new QmpCommandRegistry();
+    this.options = options;
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Paths of the unix sockets being served. */
+  get paths(): string[] {
+    return this.listeners.map((l) => l.path);
+  }
+
+  /**
+   * Start a session on a connected transport and send the greeting. Feed it
+   * with `session.receive(bytes)`; call `detach` when the transport closes.
+   */
+  attach(transport: QmpTransport): QmpSession {
+    const session = new QmpSession({
+      id: this.nextSessionId++,
+      registry: this.registry,
+      transport,
+      ...(this.options.version ? { version: this.options.version } : {}),
+      ...(this.options.offerOob !== undefined ? { offerOob: this.options.offerOob } : {}),
+      ...(this.options.maxMessageBytes !== undefined ? { maxMessageBytes: this.options.maxMessageBytes } : {}),
+    });
+    this.sessions.add(session);
+    session.start();
+    for (const w of this.clientWaiters.splice(0)) w();
+    return session;
+  }
+
+  /** Resolves once a client is connected: `-qmp ...,wait=on` holds startup on it. */
+  waitForClient(): Promise<void> {
+    if (this.sessions.size > 0) return Promise.resolve();
+    return new Promise((resolve) => this.clientWaiters.push(resolve));
+  }
+
+  detach(session: QmpSession): void {
+    session.close();
+    this.sessions.delete(session);
+  }
+
+  /**
+   * Serve QMP on a unix socket (a stale socket file is replaced, a live one is an error).
+   * @throws VmigError ERR_HOST_SOCKET_* from the host layer
+   */
+  async listenUnix(path: string): Promise<void> {
+    const listener = await listenUnixStream(path, (conn) => {
+      const session = this.attach({ write: (t) => conn.write(t), pause: () => conn.pause(), resume: () => conn.resume() });
+      return {
+        onData: (chunk) => session.receive(chunk),
+        onClose: () => this.detach(session),
+      };
+    });
+    this.listeners.push(listener);
+  }
+
+  /** Broadcast an event with the current wall-clock timestamp. */
+  emitEvent(event: string, data?: Record<string, unknown>): void {
+    const message = { event, timestamp: qmpTimestamp(), ...(data === undefined ? {} : { data }) };
+    for (const s of this.sessions) s.sendEvent(message);
+  }
+
+  /** Stop listening and end every session. */
+  async close(): Promise<void> {
+    const listeners = this.listeners.splice(0);
+    await Promise.all(listeners.map((l) => l.close()));
+    for (const s of this.sessions) s.close();
+    this.sessions.clear();
+  }
+}
