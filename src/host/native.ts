@@ -19,7 +19,37 @@ import { fileURLToPath } from 'node:url';
 
 import { VmigError } from '../core/index.js';
 
-/** The addon's functions. Keep in step with kExports in native/vmig_native.cc. */
+/** What `tapOpen` returns: the device's actual name and one fd per queue. */
+export interface NativeTapOpenResult {
+  ifname: string;
+  fds: number[];
+}
+
+/** What `recvWithFds` returns for one received chunk. */
+export interface NativeReceived {
+  /** The bytes read (a fresh copy); empty when the peer has closed. */
+  bytes: Uint8Array;
+  /** Received fds (O_CLOEXEC); the caller owns them. */
+  fds: number[];
+  /** MSG_CTRUNC: the peer attached more fds than maxFds and the kernel dropped the rest. */
+  fdsTruncated: boolean;
+}
+
+/** An opaque poll handle from `pollStart`. */
+export type NativePollHandle = object & { readonly __brand?: 'NativePollHandle' };
+
+/**
+ * `(events, error)`: the ready UV_* events, or (events 0) an
+ * ERR_HOST_SYSCALL_FAILED Error from libuv, which has then stopped polling.
+ * `this` is the handle.
+ */
+export type NativePollCallback = (events: number, error: Error | undefined) => void;
+
+/**
+ * The addon's functions. Keep in step with kExports in native/vmig_native.cc.
+ * Calls on non-blocking fds return -1 (recvWithFds: null) for EAGAIN rather
+ * than throwing; every other failure throws.
+ */
 export interface NativeAddon {
   /** memfd_create(name, MFD_CLOEXEC) + ftruncate, sealed against shrink/grow. Returns the fd. */
   memfdCreate(name: string, byteLength: number): number;
@@ -27,9 +57,95 @@ export interface NativeAddon {
   mapShared(fd: number, byteLength: number): SharedArrayBuffer;
   closeFd(fd: number): void;
   pageSize(): number;
+
+  /** read(2) into bytes [offset, offset+length) of `buffer` (any ArrayBufferView, shared or not). */
+  fdRead(fd: number, buffer: ArrayBufferView, offset: number, length: number): number;
+  /** write(2) from bytes [offset, offset+length) of `buffer`. */
+  fdWrite(fd: number, buffer: ArrayBufferView, offset: number, length: number): number;
+  /** readv(2); `table` holds `count` triples (index into `views`, byte offset, byte length). */
+  fdReadv(fd: number, views: readonly ArrayBufferView[], table: Uint32Array, count: number): number;
+  /** writev(2); same table as fdReadv. */
+  fdWritev(fd: number, views: readonly ArrayBufferView[], table: Uint32Array, count: number): number;
+  /** Sets or clears O_NONBLOCK (on the open file description, shared with every dup). */
+  fdSetNonBlocking(fd: number, nonBlocking: boolean): void;
+
+  /** Opens /dev/net/tun `queues` times: IFF_TAP|IFF_NO_PI|IFF_MULTI_QUEUE (+IFF_VNET_HDR), O_NONBLOCK|O_CLOEXEC. */
+  tapOpen(ifname: string, queues: number, vnetHdr: boolean): NativeTapOpenResult;
+  /** TUNGETIFF: the device name and its IFF_* flags. */
+  tapGetIff(fd: number): { ifname: string; flags: number };
+  /** TUNSETOFFLOAD with TUN_F_* bits. */
+  tapSetOffload(fd: number, flags: number): void;
+  /** TUNSETVNETHDRSZ. */
+  tapSetVnetHdrSize(fd: number, size: number): void;
+  /** TUNGETVNETHDRSZ. */
+  tapGetVnetHdrSize(fd: number): number;
+  /** TUNSETQUEUE with IFF_ATTACH_QUEUE (true) or IFF_DETACH_QUEUE (false). */
+  tapSetQueueEnabled(fd: number, enabled: boolean): void;
+
+  /** eventfd(initval, flags); flags from EFD_CLOEXEC|EFD_NONBLOCK|EFD_SEMAPHORE. */
+  eventfdCreate(initval: number, flags: number): number;
+  /** The counter, or -1 when it is 0 (EAGAIN). */
+  eventfdRead(fd: number): bigint | -1;
+  /** Adds `value` (at most 2^64-2); false when the counter would overflow (EAGAIN). */
+  eventfdWrite(fd: number, value: bigint): boolean;
+
+  /** socketpair(AF_UNIX, SOCK_STREAM), both ends O_NONBLOCK|O_CLOEXEC. */
+  unixSocketPair(): [number, number];
+  /** A connected AF_UNIX stream socket (O_NONBLOCK|O_CLOEXEC). */
+  unixConnect(path: string): number;
+  /** A listening AF_UNIX stream socket bound to `path` (O_NONBLOCK|O_CLOEXEC). */
+  unixListen(path: string, backlog: number): number;
+  /** accept4(O_NONBLOCK|O_CLOEXEC), or -1 when no connection is pending. */
+  unixAccept(fd: number): number;
+  /** sendmsg with the fds as SCM_RIGHTS (MSG_NOSIGNAL); bytes sent, or -1 (EAGAIN). */
+  sendWithFds(fd: number, data: ArrayBufferView, fds: readonly number[]): number;
+  /** recvmsg with MSG_CMSG_CLOEXEC; null when nothing is pending (EAGAIN). */
+  recvWithFds(fd: number, maxBytes: number, maxFds: number): NativeReceived | null;
+
+  /** Watches `fd` on this thread's libuv loop; UV_* events. */
+  pollStart(fd: number, events: number, callback: NativePollCallback): NativePollHandle;
+  /** New event mask (0 pauses). Throws ERR_HOST_POLLER_STOPPED after pollStop. */
+  pollUpdate(handle: NativePollHandle, events: number): void;
+  /** uv_ref / uv_unref. */
+  pollSetRef(handle: NativePollHandle, ref: boolean): void;
+  /** Stops and closes; idempotent; no callback runs afterwards. */
+  pollStop(handle: NativePollHandle): void;
+
+  /** Constants from the headers the addon was built with (for tests). */
+  hostConstants(): Record<string, number>;
 }
 
-const NATIVE_EXPORTS = ['memfdCreate', 'mapShared', 'closeFd', 'pageSize'] as const satisfies readonly (keyof NativeAddon)[];
+const NATIVE_EXPORTS = [
+  'memfdCreate',
+  'mapShared',
+  'closeFd',
+  'pageSize',
+  'fdRead',
+  'fdWrite',
+  'fdReadv',
+  'fdWritev',
+  'fdSetNonBlocking',
+  'tapOpen',
+  'tapGetIff',
+  'tapSetOffload',
+  'tapSetVnetHdrSize',
+  'tapGetVnetHdrSize',
+  'tapSetQueueEnabled',
+  'eventfdCreate',
+  'eventfdRead',
+  'eventfdWrite',
+  'unixSocketPair',
+  'unixConnect',
+  'unixListen',
+  'unixAccept',
+  'sendWithFds',
+  'recvWithFds',
+  'pollStart',
+  'pollUpdate',
+  'pollSetRef',
+  'pollStop',
+  'hostConstants',
+] as const satisfies readonly (keyof NativeAddon)[];
 
 const PACKAGE_NAME = 'vmig';
 const ADDON_PATH = join('build', 'Release', 'vmig_native.node');
@@ -106,19 +222,35 @@ function load(): NativeAddon {
   return wrapAddon(raw as NativeAddon);
 }
 
+/**
+ * Each function rethrows the addon's errors as VmigError. The wrappers take a
+ * fixed number of parameters rather than `...args`, so a call on the frame
+ * path (fdRead, fdWritev, ...) allocates no arguments array. No addon
+ * function takes more than four (keep it so, or widen these), and trailing
+ * undefineds are the same to N-API as omitted arguments.
+ */
 function wrapAddon(raw: NativeAddon): NativeAddon {
   const wrapped: Partial<Record<keyof NativeAddon, unknown>> = {};
   for (const name of NATIVE_EXPORTS) {
-    const fn = raw[name] as (...args: unknown[]) => unknown;
-    wrapped[name] = (...args: unknown[]): unknown => {
+    const fn = raw[name] as (a?: unknown, b?: unknown, c?: unknown, d?: unknown) => unknown;
+    wrapped[name] = (a?: unknown, b?: unknown, c?: unknown, d?: unknown): unknown => {
       try {
-        return fn(...args);
+        return fn(a, b, c, d);
       } catch (err) {
         throw toVmigError(err);
       }
     };
   }
   return wrapped as NativeAddon;
+}
+
+/**
+ * An error from the addon as a VmigError (same code, syscall facts in
+ * `details`, the original as `cause`); anything else unchanged. For errors the
+ * addon hands over instead of throwing (the poller's callback).
+ */
+export function fromNativeError(err: unknown): unknown {
+  return toVmigError(err);
 }
 
 function toVmigError(err: unknown): unknown {
