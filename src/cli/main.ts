@@ -1,14 +1,16 @@
 /** `vmig` entry point: dispatches subcommands. */
 
 import { runAnalyze } from './analyze.js';
+import { runVm } from './run.js';
 import type { Output } from './analyze.js';
 
 const USAGE = `usage: vmig <command> [args]
 
 commands:
+  run [QEMU-style options] -guest …       start a VM (vmig run --help)
   analyze FILE [--json] [--device NAME]   decode a QEMU or vmig migration stream
 
-(run, demo, vhost-user-net and bench arrive with the VMM and migration engine)`;
+(demo, vhost-user-net and bench arrive with the migration engine)`;
 
 const stdio: Output = {
   out: (t) => process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
@@ -20,6 +22,8 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
   switch (cmd) {
     case 'analyze':
       return runAnalyze(rest, io);
+    case 'run':
+      return runVm(rest, io);
     case undefined:
     case '-h':
     case '--help':

@@ -20,3 +20,5 @@ export { checkFeatureDependencies } from './device-options.js';
 export { DevicePropertyStore } from './device-property-store.js';
 export type { PropertyChange } from './device-property-store.js';
 export { registerMachineQmpCommands } from './machine-qmp-commands.js';
+export { Vm } from './vm.js';
+export type { VmRunState, VmOptions } from './vm.js';

@@ -28,7 +28,7 @@ import {
   buildGratuitousArpFrame,
   buildIcmpEchoReplyFor,
   buildUdpReplyFor,
-  classifyFrame,
+  classifyVirtioRxBuffer,
   decodeInterfaceConfig,
   encodeInterfaceConfig,
   initArpCache,
@@ -44,7 +44,7 @@ import type { VcpuServices } from '../vcpu-services.js';
 import type { AdminRequest, AdminResponse } from './admin-channel.js';
 import type { KernelHeap } from './heap.js';
 import type { KernelTask } from './kernel.js';
-import { CTRL, DRIVER_STATE_BYTES, VIRTIO_NET_S_ANNOUNCE, VirtioNetDriver } from './virtio-net-driver.js';
+import { CTRL, DRIVER_STATE_BYTES, NET_HDR_BYTES, VIRTIO_NET_S_ANNOUNCE, VirtioNetDriver } from './virtio-net-driver.js';
 
 const N_DRIVER = 0x000;
 const N_IFCONFIG = 0x500;
@@ -152,7 +152,10 @@ export class NetTask implements KernelTask {
 
   #receive(pair: number, bytes: Uint8Array, offset: number, length: number, cfg: InterfaceConfig, nowNs: bigint): void {
     const rx = this.#rx;
-    const verdict = classifyFrame(bytes, offset, length, cfg, rx);
+    // The buffer starts with the virtio-net header: the classifier completes a
+    // partial checksum (NEEDS_CSUM, we negotiated GUEST_CSUM) in place.
+    const verdict = classifyVirtioRxBuffer(bytes, offset - NET_HDR_BYTES, length + NET_HDR_BYTES, cfg, rx);
+    if (rx.patchedChecksumAt >= 0) this.#mem.markDirty(rx.patchedChecksumAt, 2);
     switch (verdict) {
       case RxVerdict.ArpRequest:
         if (rx.arp.senderIp !== 0) this.#learn(rx.vlanId, rx.arp.senderIp, rx.arp.senderMac, nowNs);

@@ -1,0 +1,251 @@
+/**
+ * A running VM: the composition root that puts the layers together for
+ * `vmig run` (DESIGN §2, §3, §7).
+ *
+ *   guest RAM (memfd) ── vCPU workers running vmig's guest kernel
+ *        │                   │ MMIO (sync mailbox)      │ doorbells      ▲ MSI-X
+ *        │                   ▼                          ▼                │
+ *        └──────────── virtio-pci transport ── virtio-net device ── TAP backend
+ *                                         QMP server ── commands below
+ *
+ * One virtio-net-pci function is supported (the first -device), its BAR
+ * decoded at MMIO offset 0. vCPU 0 takes all interrupts.
+ */
+
+import { VmigError } from '../core/index.js';
+import { GuestMemory } from '../memory/index.js';
+import { TapBackend } from '../backends/index.js';
+import { VirtioNetDevice } from '../devices/net/index.js';
+import type { VirtioNetProperties } from '../devices/net/index.js';
+import { ADMIN_DOORBELL, ADMIN_VECTOR, AdminChannelHost, GUEST_KERNEL_URL, Vcpu } from '../guest/index.js';
+import type { KernelBootData } from '../guest/index.js';
+import { QmpError, QmpServer } from '../control/index.js';
+import { DevicePropertyStore } from './device-property-store.js';
+import { registerMachineQmpCommands } from './machine-qmp-commands.js';
+import type { TapNetdevConfig, VmConfig } from './vm-config.js';
+
+export type VmRunState = 'prelaunch' | 'running' | 'paused' | 'shutdown';
+
+const NET_PROPERTY_NAMES = [
+  'mac', 'csum', 'guest_csum', 'gso', 'guest_tso4', 'guest_tso6', 'guest_ecn', 'guest_ufo', 'guest_announce', 'host_tso4', 'host_tso6', 'host_ecn', 'host_ufo',
+  'mrg_rxbuf', 'status', 'ctrl_vq', 'ctrl_rx', 'ctrl_vlan', 'ctrl_rx_extra', 'ctrl_mac_addr', 'ctrl_guest_offloads', 'mq', 'rss', 'event_idx', 'indirect_desc', 'rx_queue_size', 'tx_queue_size',
+] as const;
+
+export interface VmOptions {
+  /** Where the VM reports things a person should see (warnings, guest errors). */
+  log?: (line: string) => void;
+}
+
+export class Vm {
+  readonly config: VmConfig;
+  readonly memory: GuestMemory;
+  readonly store: DevicePropertyStore;
+  readonly qmp: QmpServer;
+  readonly vcpus: Vcpu[] = [];
+  readonly nic: VirtioNetDevice | undefined;
+  readonly backend: TapBackend | undefined;
+  readonly admin: AdminChannelHost;
+  #state: VmRunState = 'prelaunch';
+  readonly #log: (line: string) => void;
+  #shutdown: Promise<void> | undefined;
+  readonly #exitListeners: (() => void)[] = [];
+
+  private constructor(config: VmConfig, options: VmOptions) {
+    this.config = config;
+    this.#log = options.log ?? (() => undefined);
+    this.store = new DevicePropertyStore(config);
+    this.memory = GuestMemory.create(config.memoryBytes, `vmig-ram-${process.pid}`);
+    const dev = config.devices[0];
+    if (dev) {
+      const netdevId = String(dev.properties.netdev ?? '');
+      const netdev = config.netdevs.find((n) => n.id === netdevId);
+      if (!netdev || netdev.type !== 'tap') throw new VmigError('ERR_MACHINE_BAD_OPTION', `-device virtio-net-pci: netdev '${netdevId}' must be a tap netdev (vhost-user arrives in a later issue)`);
+      this.backend = TapBackend.open({ ifname: (netdev as TapNetdevConfig).ifname ?? '', queues: netdev.queues });
+      const props: Record<string, unknown> = {};
+      for (const k of NET_PROPERTY_NAMES) if (dev.properties[k] !== undefined) props[k] = dev.properties[k];
+      const vectors = dev.properties.vectors;
+      this.nic = new VirtioNetDevice({
+        memory: this.memory,
+        backend: this.backend,
+        raiseVector: (v) => this.vcpus[0]?.raiseInterrupt(v),
+        properties: props as VirtioNetProperties,
+        ...(typeof vectors === 'number' ? { vectors } : {}),
+        name: dev.id ?? 'virtio-net-pci.0',
+        onError: (e) => this.#log(`virtio-net: ${e.message}`),
+      });
+    }
+    this.admin = new AdminChannelHost(this.memory, () => this.vcpus[0]?.raiseInterrupt(ADMIN_VECTOR));
+    this.qmp = new QmpServer();
+    this.#registerCommands();
+    this.store.markRealized();
+  }
+
+  /**
+   * Build the VM and boot its guest (unless -S).
+   * @throws VmigError for anything the host refuses (TAP, memory)
+   */
+  static async start(config: VmConfig, options: VmOptions = {}): Promise<Vm> {
+    const vm = new Vm(config, options);
+    for (const w of config.warnings) vm.#log(`warning: ${w}`);
+    for (const q of config.qmp) await vm.qmp.listenUnix(q.path);
+    vm.#bootVcpus(config.startPaused);
+    return vm;
+  }
+
+  get state(): VmRunState {
+    return this.#state;
+  }
+
+  #bootVcpus(paused: boolean): void {
+    const g = this.config.guest;
+    for (let i = 0; i < this.config.cpus; i++) {
+      const boot: KernelBootData = {
+        ram: this.memory.shared,
+        vcpuCount: this.config.cpus,
+        resume: false,
+        nic: this.nic !== undefined,
+        config: {
+          ...(g.ip ? { ip: g.ip.address, prefixLength: g.ip.prefixLength } : {}),
+          udpEchoPort: g.udpEchoPort ?? 0,
+          workloadBytes: g.workload?.bytes ?? 0,
+          dirtyRateBytesPerSec: g.workload?.dirtyRateBytesPerSec ?? 0,
+        },
+      };
+      const vcpu = new Vcpu({
+        index: i,
+        kernelUrl: GUEST_KERNEL_URL,
+        bootData: boot,
+        startPaused: paused || i > 0,
+        mmio: (op, addr, size, value) => this.#mmio(op, addr, size, value),
+        onDoorbell: (mask) => this.#doorbell(mask),
+      });
+      vcpu.exited.catch((err: Error) => this.#log(`vCPU ${i}: ${err.message}`));
+      this.vcpus.push(vcpu);
+    }
+    // Secondary vCPUs start once vCPU 0 has written the boot block (its kernel spins for it otherwise).
+    if (!paused) for (const v of this.vcpus.slice(1)) v.resume();
+    this.#state = paused ? 'paused' : 'running';
+  }
+
+  #mmio(op: 'read' | 'write', addr: bigint, size: number, value: bigint): bigint {
+    const t = this.nic?.transport;
+    if (!t) throw new Error('no device at this address');
+    if (op === 'read') return t.read(Number(addr), size);
+    t.write(Number(addr), size, value);
+    return 0n;
+  }
+
+  #doorbell(mask: bigint): void {
+    if (mask & (1n << BigInt(ADMIN_DOORBELL))) this.admin.poll();
+    const t = this.nic?.transport;
+    if (!t) return;
+    for (let q = 0; q < 63; q++) if (mask & (1n << BigInt(q))) t.notifyFromDriver(q);
+  }
+
+  /** stop: vCPUs park, the NIC stops moving frames (QEMU vm_stop). */
+  async pause(): Promise<void> {
+    if (this.#state !== 'running') return;
+    await Promise.all(this.vcpus.map((v) => v.pause()));
+    this.nic?.quiesce();
+    this.#state = 'paused';
+    this.qmp.emitEvent('STOP');
+  }
+
+  /** cont */
+  resume(): void {
+    if (this.#state !== 'paused') return;
+    this.nic?.unquiesce();
+    for (const v of this.vcpus) v.resume();
+    this.#state = 'running';
+    this.qmp.emitEvent('RESUME');
+  }
+
+  onExit(fn: () => void): void {
+    this.#exitListeners.push(fn);
+  }
+
+  /** quit: stop everything and release the host resources. */
+  shutdown(reason = 'host-qmp-quit'): Promise<void> {
+    this.#shutdown ??= (async () => {
+      this.qmp.emitEvent('SHUTDOWN', { guest: false, reason });
+      this.#state = 'shutdown';
+      await Promise.all(this.vcpus.map((v) => v.stop()));
+      this.nic?.close();
+      this.backend?.close();
+      await this.qmp.close();
+      this.memory.close();
+      for (const fn of this.#exitListeners) fn();
+    })();
+    return this.#shutdown;
+  }
+
+  #registerCommands(): void {
+    const r = this.qmp.registry;
+    registerMachineQmpCommands(r, this.store);
+    r.register({
+      name: 'query-status',
+      handler: () => ({ status: this.#state === 'shutdown' ? 'shutdown' : this.#state, running: this.#state === 'running', singlestep: false }),
+    });
+    r.register({ name: 'stop', handler: () => this.pause().then(() => ({})) });
+    r.register({
+      name: 'cont',
+      handler: () => {
+        this.resume();
+        return {};
+      },
+    });
+    r.register({
+      name: 'quit',
+      handler: () => {
+        setImmediate(() => void this.shutdown());
+        return {};
+      },
+    });
+    r.register<{ name?: string }>({
+      name: 'query-rx-filter',
+      args: { '*name': 'str' },
+      handler: (a) => {
+        if (!this.nic) return [];
+        if (a.name !== undefined && a.name !== this.nic.name) throw new QmpError('GenericError', `net client(${a.name}) isn't a NIC`);
+        return [this.nic.queryRxFilter()];
+      },
+    });
+    r.register<{ name: string; up: boolean }>({
+      name: 'set_link',
+      args: { name: 'str', up: 'bool' },
+      handler: (a) => {
+        if (!this.nic || (a.name !== this.nic.name && a.name !== this.config.netdevs[0]?.id)) throw new QmpError('DeviceNotFound', `Device '${a.name}' not found`);
+        this.nic.setLinkUp(a.up);
+        return {};
+      },
+    });
+    r.register({
+      name: 'announce-self',
+      args: { '*initial': 'int', '*max': 'int', '*rounds': 'int', '*step': 'int', '*interfaces': { list: 'str' }, '*id': 'str' },
+      handler: () => {
+        this.nic?.announceSelf();
+        return {};
+      },
+    });
+    r.register<{ op: string } & Record<string, unknown>>({
+      name: 'x-vmig-guest',
+      args: { op: 'str', '*mac': 'str', '*promisc': 'bool', '*allmulti': 'bool', '*alluni': 'bool', '*nomulti': 'bool', '*nouni': 'bool', '*nobcast': 'bool', '*id': 'int', '*ip': 'str', '*pairs': 'int', '*hash-types': 'int', '*indirection': { list: 'int' }, '*key': 'str', '*csum': 'bool', '*tso4': 'bool', '*tso6': 'bool', '*ecn': 'bool', '*ufo': 'bool' },
+      handler: async (a) => {
+        if (this.#state !== 'running') throw new QmpError('GenericError', `The guest is ${this.#state}; admin commands need a running guest`);
+        const res = await this.admin.request(a);
+        if (!res.ok) throw new QmpError('GenericError', `guest refused ${a.op}: ${res.error}`);
+        return res.result;
+      },
+    });
+    const notYet = (name: string) =>
+      r.register({
+        name,
+        args: { '*uri': 'str', '*detach': 'bool', '*resume': 'bool', '*capabilities': { list: 'any' }, '*channels': { list: 'any' } },
+        handler: () => {
+          throw new QmpError('GenericError', `${name} is not supported by vmig yet: live migration arrives with the migration engine (issue #4)`);
+        },
+      });
+    for (const name of ['migrate', 'migrate-incoming', 'migrate-set-capabilities', 'migrate_cancel']) notYet(name);
+    r.register({ name: 'query-migrate', handler: () => ({}) });
+  }
+}
