@@ -206,8 +206,14 @@ export class VirtioNetDriver {
     this.#common(0x14, 1, BigInt(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK));
     m.writeU32(s + D_PHASE, 1);
     this.readConfigStatus();
-    // Linux brings up as many pairs as there are queues to use.
+    // Linux brings up as many pairs as there are queues to use, and at open
+    // programs the rx mode: the device starts promiscuous (QEMU resets
+    // promisc to 1) until the driver says otherwise.
     if (maxPairs > 1) this.setQueuePairs(maxPairs);
+    if (this.hasFeature(F.CTRL_RX)) {
+      this.control(CTRL.RX, CTRL.RX_PROMISC, Uint8Array.of(0));
+      this.control(CTRL.RX, CTRL.RX_ALLMULTI, Uint8Array.of(0));
+    }
     return true;
   }
 
