@@ -1,0 +1,105 @@
+/**
+ * bench:vmm — the VMM's own figures (issue #3), in a private network
+ * namespace with a 4-queue TAP on a bridge:
+ *   - process start → guest ready (network up, admin channel answering), 5 runs
+ *   - UDP echo round trip through TAP: p50 / p99 of 2000 sequential exchanges
+ *   - echo throughput with 64 requests in flight: replies/s (each = 1 RX + 1 TX in the guest)
+ *   - vCPU pause and resume latency (QMP stop/cont, and the pause itself as the VMM measures it), 50 cycles
+ * Needs root (netns, TAP). Prints a Markdown table.
+ */
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { QmpClient } from '../src/control/index.js';
+import { TestNetns, netnsUnavailableReason } from '../test/support/netns.js';
+import { repoRoot } from '../test/support/paths.js';
+import { machineLine } from './machine.js';
+
+const skip = netnsUnavailableReason();
+if (skip) {
+  console.log(`bench:vmm needs a network namespace: ${skip}`);
+  process.exit(1);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
+}
+
+async function startVm(ns: TestNetns, dir: string, tap: string) {
+  const sock = join(dir, `${tap}.sock`);
+  const t0 = performance.now();
+  const child = ns.spawn(process.execPath, [
+    join(repoRoot, 'bin', 'vmig.js'), 'run', '-machine', 'q35', '-m', '256M', '-smp', '2',
+    '-netdev', `tap,id=n0,ifname=${tap},queues=4`, '-device', 'virtio-net-pci,netdev=n0,mq=on,mac=52:54:00:12:34:56',
+    '-guest', `ip=${ns.guest}/24`, '-qmp', `unix:${sock},server=on,wait=off`,
+  ]);
+  let qmp: QmpClient | undefined;
+  for (let i = 0; !qmp; i++) {
+    try {
+      qmp = await QmpClient.connect(sock);
+    } catch {
+      if (i > 400) throw new Error('QMP never came up');
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+  for (;;) {
+    const s = (await qmp.execute('x-vmig-guest', { op: 'status' })) as { ready: boolean };
+    if (s.ready) break;
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  const readyMs = performance.now() - t0;
+  await ns.enslave(tap);
+  return { child, qmp, readyMs };
+}
+
+const ns = new TestNetns('vmig-bench');
+const dir = mkdtempSync(join(tmpdir(), 'vmig-bench-'));
+try {
+  const readies: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const vm = await startVm(ns, dir, `btap${i}`);
+    readies.push(vm.readyMs);
+    await vm.qmp.execute('quit').catch(() => undefined);
+    await new Promise((r) => vm.child.once('exit', r));
+  }
+  const vm = await startVm(ns, dir, 'btap9');
+  await new Promise((r) => setTimeout(r, 300));
+  const rtt = JSON.parse(ns.exec('node', [join(repoRoot, 'test', 'support', 'udp-rtt.mjs'), ns.guest, '7777', '2000', '3000', '64'], 60_000)) as { p50Us: number; p99Us: number; maxUs: number; lost: number; floodRepliesPerSec: number };
+  const stops: number[] = [];
+  const conts: number[] = [];
+  for (let i = 0; i < 50; i++) {
+    let t = performance.now();
+    await vm.qmp.execute('stop');
+    stops.push(performance.now() - t);
+    t = performance.now();
+    await vm.qmp.execute('cont');
+    conts.push(performance.now() - t);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const status = (await vm.qmp.execute('x-vmig-guest', { op: 'status' })) as { net: { queues: { rx_packets: number; tx_packets: number }[] } };
+  await vm.qmp.execute('quit').catch(() => undefined);
+  await new Promise((r) => vm.child.once('exit', r));
+
+  console.log(`bench:vmm — ${machineLine()}`);
+  console.log('');
+  console.log('| figure | value | target |');
+  console.log('|---|---:|---|');
+  console.log(`| process start → guest ready (median of 5) | ${median(readies).toFixed(0)} ms (min ${Math.min(...readies).toFixed(0)}, max ${Math.max(...readies).toFixed(0)}) | < 300 ms |`);
+  console.log(`| UDP echo round trip through TAP, p50 / p99 (2000 exchanges) | ${rtt.p50Us} µs / ${rtt.p99Us} µs (max ${rtt.maxUs}, lost ${rtt.lost}) | |`);
+  console.log(`| UDP echo throughput, 64 in flight (RX and TX each) | ${rtt.floodRepliesPerSec} packets/s | |`);
+  console.log(`| QMP stop (vCPUs parked, NIC quiesced), p50 / p99 | ${pct(stops, 0.5).toFixed(2)} / ${pct(stops, 0.99).toFixed(2)} ms | pause < 1 ms |`);
+  console.log(`| QMP cont, p50 / p99 | ${pct(conts, 0.5).toFixed(2)} / ${pct(conts, 0.99).toFixed(2)} ms | resume < 1 ms |`);
+  console.log('');
+  console.log(`guest per-queue counters: ${JSON.stringify(status.net.queues)}`);
+} finally {
+  ns.destroy();
+  rmSync(dir, { recursive: true, force: true });
+}
