@@ -274,7 +274,8 @@ export class VirtioPciTransport {
         this.#writeStatus(v32 & 0xff);
         return;
       case 0x16:
-        this.queueSelect = v32 & 0xffff;
+        // QEMU ignores a queue_select of VIRTIO_QUEUE_MAX or more (it could not migrate).
+        if ((v32 & 0xffff) < 1024) this.queueSelect = v32 & 0xffff;
         return;
       case 0x18:
         if (q && !q.enabled) {

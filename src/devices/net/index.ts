@@ -1,4 +1,4 @@
-/** devices/net: virtio-net (its saved state so far; the live device comes with the VMM). */
+/** devices/net: virtio-net — the device model, its control queue, filters, RSS, announce, and its saved state. */
 export * from './spec-constants.js';
 export { netDeviceVmsd, netSectionVmsd } from './net-vmstate.js';
 export type { NetSavedState, NetVmstateContext, QemuFlavor } from './net-vmstate.js';
@@ -8,3 +8,15 @@ export { rxFilter, vlanAllowed } from './rx-filter.js';
 export type { RxFilterState, RxVerdict } from './rx-filter.js';
 export { toeplitzHash, rssSelectQueue, VIRTIO_NET_RSS_HASH_TYPE_IPv4, VIRTIO_NET_RSS_HASH_TYPE_TCPv4, VIRTIO_NET_RSS_HASH_TYPE_UDPv4, VIRTIO_NET_RSS_HASH_TYPE_IPv6, VIRTIO_NET_RSS_HASH_TYPE_TCPv6, VIRTIO_NET_RSS_HASH_TYPE_UDPv6 } from './rss.js';
 export type { RssConfig } from './rss.js';
+export { VirtioNetDevice } from './virtio-net-device.js';
+export type { VirtioNetDeviceOptions } from './virtio-net-device.js';
+export { resolveNetConfig, parseMac, netConfigSize, DEFAULT_MAC } from './net-config.js';
+export type { VirtioNetProperties, ResolvedNetConfig } from './net-config.js';
+export { NetState } from './net-state.js';
+export type { RssData } from './net-state.js';
+export { queryRxFilter } from './rx-filter-info.js';
+export type { RxFilterInfo, RxState } from './rx-filter-info.js';
+export { AnnounceTimer, DEFAULT_ANNOUNCE_PARAMS, announceStepDelay, buildRarpFrame, ETH_P_RARP, RARP_FRAME_LEN } from './announce.js';
+export type { AnnounceParams, TimerHost } from './announce.js';
+export { buildPciConfig, savedMsixVectors } from './pci-config.js';
+export type { NetQueueStats, RxDropReason, TxDropReason } from './net-stats.js';

@@ -45,3 +45,61 @@ export const VIRTIO_NET_RSS_MAX_TABLE_LEN = 128;
 export const VIRTIO_NET_RSS_SUPPORTED_HASHES = 0x1ff;
 /** QEMU VIRTIO_NET_MAX_QUEUES-ish bound on queue pairs a stream may claim. */
 export const VIRTIO_NET_MAX_QUEUE_PAIRS = 1024;
+
+/** Legacy GSO feature (QEMU offers it to legacy drivers only). */
+export const VIRTIO_NET_F_GSO = 6;
+
+/** Control virtqueue (virtio 1.2 §5.1.6.5): ack values and command classes/commands. */
+export const VIRTIO_NET_OK = 0;
+export const VIRTIO_NET_ERR = 1;
+export const VIRTIO_NET_CTRL_RX = 0;
+export const VIRTIO_NET_CTRL_RX_PROMISC = 0;
+export const VIRTIO_NET_CTRL_RX_ALLMULTI = 1;
+export const VIRTIO_NET_CTRL_RX_ALLUNI = 2;
+export const VIRTIO_NET_CTRL_RX_NOMULTI = 3;
+export const VIRTIO_NET_CTRL_RX_NOUNI = 4;
+export const VIRTIO_NET_CTRL_RX_NOBCAST = 5;
+export const VIRTIO_NET_CTRL_MAC = 1;
+export const VIRTIO_NET_CTRL_MAC_TABLE_SET = 0;
+export const VIRTIO_NET_CTRL_MAC_ADDR_SET = 1;
+export const VIRTIO_NET_CTRL_VLAN = 2;
+export const VIRTIO_NET_CTRL_VLAN_ADD = 0;
+export const VIRTIO_NET_CTRL_VLAN_DEL = 1;
+export const VIRTIO_NET_CTRL_ANNOUNCE = 3;
+export const VIRTIO_NET_CTRL_ANNOUNCE_ACK = 0;
+export const VIRTIO_NET_CTRL_MQ = 4;
+export const VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET = 0;
+export const VIRTIO_NET_CTRL_MQ_RSS_CONFIG = 1;
+export const VIRTIO_NET_CTRL_MQ_HASH_CONFIG = 2;
+export const VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MIN = 1;
+export const VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MAX = 0x8000;
+export const VIRTIO_NET_CTRL_GUEST_OFFLOADS = 5;
+export const VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET = 0;
+
+/** virtio_net_hdr_v1 (virtio 1.2 §5.1.6): 12 bytes, num_buffers (le16) at offset 10. */
+export const VIRTIO_NET_HDR_V1_SIZE = 12;
+export const VIRTIO_NET_HDR_NUM_BUFFERS_OFFSET = 10;
+
+/** struct virtio_net_config offsets (virtio 1.2 §5.1.4). */
+export const VIRTIO_NET_CFG_MAC = 0;
+export const VIRTIO_NET_CFG_STATUS = 6;
+export const VIRTIO_NET_CFG_MAX_VIRTQUEUE_PAIRS = 8;
+export const VIRTIO_NET_CFG_MTU = 10;
+export const VIRTIO_NET_CFG_SPEED = 12;
+export const VIRTIO_NET_CFG_DUPLEX = 16;
+export const VIRTIO_NET_CFG_RSS_MAX_KEY_SIZE = 17;
+export const VIRTIO_NET_CFG_RSS_MAX_INDIRECTION_TABLE_LENGTH = 18;
+export const VIRTIO_NET_CFG_SUPPORTED_HASH_TYPES = 20;
+/** sizeof(struct virtio_net_config). */
+export const VIRTIO_NET_CONFIG_MAX_SIZE = 24;
+
+/** virtio-pci ids (virtio 1.2 §4.1.2): modern virtio-net is 0x1040 + 1. */
+export const PCI_VENDOR_ID_REDHAT_QUMRANET = 0x1af4;
+export const PCI_DEVICE_ID_VIRTIO_NET_MODERN = 0x1041;
+export const PCI_SUBSYSTEM_ID_QEMU = 0x1100;
+export const PCI_CLASS_NETWORK_ETHERNET = 0x0200;
+/** QEMU's default rx/tx queue size and its control queue size. */
+export const VIRTIO_NET_QUEUE_DEFAULT_SIZE = 256;
+export const VIRTIO_NET_CTRL_QUEUE_SIZE = 64;
+/** QEMU TX_BURST: chains one TX flush takes before yielding. */
+export const VIRTIO_NET_TX_BURST = 256;

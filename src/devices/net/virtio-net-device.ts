@@ -1,0 +1,666 @@
+/**
+ * VirtioNetDevice: the virtio-net device model (virtio 1.2 §5.1) behind a
+ * virtio-pci transport, with QEMU's behaviour (hw/net/virtio-net.c) wherever
+ * the guest or the migration stream can tell the difference.
+ *
+ *   vCPU MMIO ─▶ transport.read/write ─▶ readConfig / acceptFeatures / queueEnabled / driverOk / reset
+ *   doorbell  ─▶ transport.notifyFromDriver(i) ─▶ notify(i)
+ *                  rx vq 2p: the guest posted buffers ─▶ retry held frames, resume backend queue p
+ *                  tx vq 2p+1: schedule a TX flush (QEMU's tx bh) ─▶ backend.send(p, …)
+ *                  ctrl vq (last): run control commands (ctrl-queue.ts) at once
+ *   backend   ─▶ rxReady(q) ─▶ receive ─▶ RSS picks the pair ─▶ filter ─▶ copy into rx vq ─▶ interrupt
+ *             ─▶ txReady(q) ─▶ flush what waited
+ *   VMM       ─▶ setLinkUp, announceSelf, queryRxFilter, quiesce/unquiesce, saveState/loadState
+ *
+ * Queue layout (QEMU's numbering): rx0, tx0, rx1, tx1, …, ctrl. At realize
+ * there are 2 × max_queue_pairs + 1 queues; feature negotiation re-lays them
+ * out to max pairs when MQ or RSS is negotiated, else to one pair (ctrl = 2).
+ *
+ * Everything runs on the VMM's event loop and each step finishes before it
+ * returns: a chain is popped, used and published in one go, or given back
+ * (datapath.ts). That is what makes quiesce() synchronous — after it nothing
+ * is half-processed, backend reading is paused, TX work is parked as
+ * tx_waiting (migrated, resumed by unquiesce()). Guest errors never escape:
+ * they mark the device broken and set DEVICE_NEEDS_RESET (QEMU's virtio_error).
+ */
+
+import { VmigError } from '../../core/index.js';
+import type { GuestMemory } from '../../memory/index.js';
+import { VNET_HDR_LEN } from '../../backends/index.js';
+import type { NetBackend, NetBackendClient, NetOffloads } from '../../backends/index.js';
+import { VIRTIO_CONFIG_S_DRIVER_OK, VIRTIO_F_EVENT_IDX, VIRTIO_NO_VECTOR, VirtioPciTransport, SplitQueue } from '../../virtio/index.js';
+import type { RaiseVector, TransportQueue, VirtioDeviceModel, VirtioSavedState, VirtioTransportContext } from '../../virtio/index.js';
+import type { Vmsd } from '../../vmstate/index.js';
+import { AnnounceTimer, DEFAULT_ANNOUNCE_PARAMS, buildRarpFrame } from './announce.js';
+import type { AnnounceParams, TimerHost } from './announce.js';
+import { chainPayload, guestOffloadsByFeatures, handleCtrlCommand } from './ctrl-queue.js';
+import type { CtrlContext } from './ctrl-queue.js';
+import { buildNetConfig, resolveNetConfig } from './net-config.js';
+import type { ResolvedNetConfig, VirtioNetProperties } from './net-config.js';
+import { NetState } from './net-state.js';
+import { emptyQueueStats } from './net-stats.js';
+import type { NetQueueStats } from './net-stats.js';
+import { netSectionVmsd } from './net-vmstate.js';
+import type { NetVmstateContext, QemuFlavor } from './net-vmstate.js';
+import { buildPciConfig } from './pci-config.js';
+import { QueuePairs } from './queue-pairs.js';
+import type { PairHost } from './queue-pairs.js';
+import { queryRxFilter } from './rx-filter-info.js';
+import type { RxFilterInfo } from './rx-filter-info.js';
+import { applyNetPlan, applyTransportPlan, buildSavedState, planLoad } from './saved-state.js';
+import type { LoadPlan } from './saved-state.js';
+import {
+  VIRTIO_NET_CTRL_QUEUE_SIZE,
+  VIRTIO_NET_F_CTRL_VLAN,
+  VIRTIO_NET_F_CTRL_VQ,
+  VIRTIO_NET_F_GUEST_ANNOUNCE,
+  VIRTIO_NET_F_GUEST_CSUM,
+  VIRTIO_NET_F_GUEST_ECN,
+  VIRTIO_NET_F_GUEST_TSO4,
+  VIRTIO_NET_F_GUEST_TSO6,
+  VIRTIO_NET_F_GUEST_UFO,
+  VIRTIO_NET_F_MQ,
+  VIRTIO_NET_F_MRG_RXBUF,
+  VIRTIO_NET_F_RSS,
+  VIRTIO_NET_HDR_V1_SIZE,
+  VIRTIO_NET_S_ANNOUNCE,
+  VIRTIO_NET_S_LINK_UP,
+  VIRTIO_NET_TX_BURST,
+} from './spec-constants.js';
+
+export interface VirtioNetDeviceOptions {
+  /** Guest RAM: where the rings and buffers are. */
+  memory: GuestMemory;
+  /** The host side; the device attaches itself as its client. */
+  backend: NetBackend;
+  /** Deliver MSI-X vector `v` to the guest (set the pending bit in the vCPU's interrupt block, kick it). */
+  raiseVector: RaiseVector;
+  /** QEMU -device virtio-net-pci properties. */
+  properties?: VirtioNetProperties;
+  /** max_queue_pairs; default and at most backend.queuePairs (QEMU: the netdev's queues). */
+  maxQueuePairs?: number;
+  /** MSI-X vectors (QEMU `vectors`); default 2 × max_queue_pairs + 2. */
+  vectors?: number;
+  /** The NIC's name in query-rx-filter and NIC_RX_FILTER_CHANGED (QEMU: the -device id). */
+  name?: string;
+  /** Layout of the RSS subsection saveState() writes by default. */
+  flavor?: QemuFlavor;
+  /** Migration announce parameters for the post-load announce rounds. */
+  announceParams?: AnnounceParams;
+  /** Chains a TX flush takes before yielding (QEMU x-txburst, 256). */
+  txBurst?: number;
+  /** Frames one rxReady takes before yielding. */
+  rxBurst?: number;
+  /** Run `fn` on a later turn of the event loop (QEMU's bottom half); default setImmediate. */
+  schedule?: (fn: () => void) => void;
+  timers?: TimerHost;
+  /** NIC_RX_FILTER_CHANGED: once, then again only after queryRxFilter(). */
+  onRxFilterChanged?: (name: string) => void;
+  /** A guest error (the device now needs a reset) or a backend failure; for the log. */
+  onError?: (error: VmigError) => void;
+}
+
+const bit = (n: number): bigint => 1n << BigInt(n);
+const RX_BURST = 64;
+
+export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
+  readonly transport: VirtioPciTransport;
+  readonly memory: GuestMemory;
+  readonly backend: NetBackend;
+  readonly name: string;
+  readonly hostFeatures: bigint;
+  readonly maxQueuePairs: number;
+  readonly net: NetState;
+  readonly stats: NetQueueStats[];
+  readonly #cfg: ResolvedNetConfig;
+  readonly #pciConfig: Uint8Array;
+  readonly #configCache: Uint8Array;
+  readonly #flavor: QemuFlavor;
+  readonly #announce: AnnounceTimer;
+  readonly #announceParams: AnnounceParams;
+  readonly #onRxFilterChanged: ((name: string) => void) | undefined;
+  readonly #onError: ((error: VmigError) => void) | undefined;
+  readonly #ctrl: CtrlContext;
+  readonly #pairs: QueuePairs;
+  #features = 0n;
+  #layoutPairs: number;
+  #queues: (SplitQueue | undefined)[];
+  #broken = false;
+  #quiesced = false;
+  #ctrlPending = false;
+  #lastError: VmigError | undefined;
+  #rxFilterNotify = true;
+
+  /**
+   * @throws VmigError ERR_NET_BAD_PROPERTY for bad properties or options;
+   *   BackendError ERR_BACKEND_ATTACHED when the backend serves another device
+   */
+  constructor(options: VirtioNetDeviceOptions) {
+    const { memory, backend } = options;
+    this.memory = memory;
+    this.backend = backend;
+    this.name = options.name ?? 'virtio-net-pci.0';
+    this.#cfg = resolveNetConfig(options.properties ?? {}, backend);
+    this.hostFeatures = this.#cfg.hostFeatures;
+    const max = options.maxQueuePairs ?? backend.queuePairs;
+    if (!Number.isInteger(max) || max < 1 || max > backend.queuePairs || 2 * max + 1 > 1024) {
+      throw new VmigError('ERR_NET_BAD_PROPERTY', `max_queue_pairs ${max} must be 1..${Math.min(backend.queuePairs, 511)} (the ${backend.kind} backend has ${backend.queuePairs} queues)`, { details: { maxQueuePairs: max } });
+    }
+    this.maxQueuePairs = max;
+    const vectors = options.vectors ?? 2 * max + 2;
+    if (!Number.isInteger(vectors) || vectors < 0 || vectors > 2048) throw new VmigError('ERR_NET_BAD_PROPERTY', `vectors ${vectors} must be 0..2048`, { details: { vectors } });
+    this.#flavor = options.flavor ?? '10.2';
+    this.#onRxFilterChanged = options.onRxFilterChanged;
+    this.#onError = options.onError;
+    this.#announceParams = { ...(options.announceParams ?? DEFAULT_ANNOUNCE_PARAMS) };
+    this.#announce = new AnnounceTimer(() => this.#guard(() => this.#announceTimerFired(), undefined), options.timers);
+    this.net = new NetState(this.#cfg.mac, max);
+    this.stats = Array.from({ length: max }, emptyQueueStats);
+    this.#layoutPairs = max;
+    this.#queues = new Array<SplitQueue | undefined>(2 * max + 1).fill(undefined);
+    this.#configCache = new Uint8Array(this.#cfg.configSize);
+    this.#pciConfig = buildPciConfig({ vectors, deviceConfigLen: this.#cfg.configSize, maxQueues: 2 * max + 1 });
+    this.#ctrl = this.#ctrlContext();
+    this.#pairs = new QueuePairs(this.#pairHost(options));
+    // Last: the transport asks numQueues/queueMaxSize of a fully built device.
+    this.transport = new VirtioPciTransport(this, vectors, options.raiseVector);
+    backend.attach(this);
+  }
+
+  // ------------------------------------------------------------ facts
+
+  get numQueues(): number {
+    return 2 * this.#layoutPairs + 1;
+  }
+
+  /** Negotiated features (0 until FEATURES_OK, or as loaded). */
+  get features(): bigint {
+    return this.#features;
+  }
+
+  get broken(): boolean {
+    return this.#broken;
+  }
+
+  get quiesced(): boolean {
+    return this.#quiesced;
+  }
+
+  get linkUp(): boolean {
+    return (this.net.status & VIRTIO_NET_S_LINK_UP) !== 0;
+  }
+
+  /** The guest error that broke the device, if any. */
+  get lastError(): VmigError | undefined {
+    return this.#lastError;
+  }
+
+  /** The device side of virtqueue `index` (for inspection; undefined until the driver enabled it). */
+  queue(index: number): SplitQueue | undefined {
+    return this.#queues[index];
+  }
+
+  queueMaxSize(index: number): number {
+    return this.#defaultSize(index, this.#layoutPairs);
+  }
+
+  /** Chains popped and not yet used, per queue (0 everywhere after quiesce()). */
+  inFlight(): number[] {
+    return this.#queues.map((q) => (q ? (q.lastAvailIdx - q.usedIdx) & 0xffff : 0));
+  }
+
+  #defaultSize(index: number, pairs: number): number {
+    if (index < 2 * pairs) return index % 2 === 0 ? this.#cfg.rxQueueSize : this.#cfg.txQueueSize;
+    return index === 2 * pairs ? VIRTIO_NET_CTRL_QUEUE_SIZE : 0;
+  }
+
+  #has(feature: number): boolean {
+    return (this.#features & bit(feature)) !== 0n;
+  }
+
+  #driverOk(): boolean {
+    return (this.transport.status & VIRTIO_CONFIG_S_DRIVER_OK) !== 0;
+  }
+
+  // ------------------------------------------------------------ VirtioDeviceModel (called by the transport)
+
+  readConfig(offset: number, size: number): bigint {
+    return this.#guard(() => {
+      // QEMU virtio_config_modern_read: out of range reads as all ones; the cache is refreshed first.
+      if (offset < 0 || offset + size > this.#configCache.length) return (1n << BigInt(8 * size)) - 1n;
+      buildNetConfig(this.#configCache, this.net.mac, this.net.status, this.maxQueuePairs, this.hostFeatures);
+      let v = 0n;
+      for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(this.#configCache[offset + i]!);
+      return v;
+    }, 0n);
+  }
+
+  writeConfig(offset: number, size: number, value: bigint): void {
+    this.#guard(() => {
+      if (offset < 0 || offset + size > this.#configCache.length) return;
+      // The bytes land in the cache (and travel in the saved config), but under
+      // VERSION_1 the MAC is read-only: QEMU's set_config changes nothing.
+      for (let i = 0; i < size; i++) this.#configCache[offset + i] = Number((value >> BigInt(8 * i)) & 0xffn);
+    }, undefined);
+  }
+
+  acceptFeatures(features: bigint): boolean {
+    return this.#guard(() => {
+      this.#setFeatures(features);
+      return true;
+    }, false);
+  }
+
+  queueEnabled(index: number, tq: TransportQueue): void {
+    this.#guard(() => {
+      if (index >= this.numQueues || this.#broken) return;
+      this.#queues[index] = new SplitQueue(this.memory, { size: tq.size, descAddr: tq.desc, availAddr: tq.driver, usedAddr: tq.device, eventIdx: this.#has(VIRTIO_F_EVENT_IDX) });
+      this.#pairs.updateReading();
+    }, undefined);
+  }
+
+  driverOk(): void {
+    this.#guard(() => this.#setStatus(), undefined);
+  }
+
+  /** Called by the transport after its own reset (status 0; for a system reset call transport.reset()). */
+  reset(): void {
+    this.#guard(() => {
+      this.#features = 0n;
+      this.#broken = false;
+      this.#lastError = undefined;
+      this.#ctrlPending = false;
+      this.#queues.fill(undefined);
+      this.net.reset();
+      this.#announce.stop();
+      this.#pairs.reset();
+      this.#pairs.updateReading();
+    }, undefined);
+  }
+
+  notify(index: number): void {
+    this.#guard(() => {
+      if (this.#broken || index >= this.numQueues || !this.#queues[index]) return;
+      if (index === this.numQueues - 1) {
+        if (this.#quiesced) this.#ctrlPending = true;
+        else this.#processCtrl();
+      } else if (index % 2 === 0) {
+        if (!this.#quiesced) this.#pairs.retryHeld();
+      } else {
+        this.#pairs.txKick(index >> 1);
+      }
+    }, undefined);
+  }
+
+  // ------------------------------------------------------------ NetBackendClient (called by the backend)
+
+  rxReady(queue: number): void {
+    this.#guard(() => this.#pairs.rxReady(queue), undefined);
+  }
+
+  txReady(queue: number): void {
+    this.#guard(() => this.#pairs.txReady(queue), undefined);
+  }
+
+  backendError(queue: number | undefined, error: unknown): void {
+    const err = error instanceof VmigError ? error : new VmigError('ERR_NET_BACKEND_FAILED', `virtio-net ${this.name}: the ${this.backend.kind} backend failed${queue === undefined ? '' : ` on queue ${queue}`}`, { cause: error, details: { queue } });
+    this.#onError?.(err);
+  }
+
+  // ------------------------------------------------------------ VMM controls
+
+  /** QMP set_link: LINK_UP in the status, a config interrupt when it changed (QEMU virtio_net_set_link_status). */
+  setLinkUp(up: boolean): void {
+    this.#guard(() => {
+      this.#backendCall(() => this.backend.setLinkUp(up));
+      const old = this.net.status;
+      if (up) this.net.status |= VIRTIO_NET_S_LINK_UP;
+      else this.net.status &= ~VIRTIO_NET_S_LINK_UP;
+      if (this.net.status !== old) this.#notifyConfig();
+      this.#setStatus();
+    }, undefined);
+  }
+
+  /**
+   * One round of qemu_announce_self for this NIC: a RARP from the configured
+   * MAC through backend queue 0 (QEMU uses nic->conf->macaddr, not a MAC the
+   * guest set — kept), then the NIC's announce hook (guestAnnounce()).
+   */
+  announceSelf(): { rarp: boolean; guest: boolean } {
+    return this.#guard(() => ({ rarp: this.sendRarp(), guest: this.guestAnnounce() }), { rarp: false, guest: false });
+  }
+
+  /** A 60-byte RARP (vnet header in front) on backend queue 0; false when the link is down or the queue full. */
+  sendRarp(): boolean {
+    return this.#guard(() => {
+      if (!this.linkUp) return false;
+      return this.#backendCall(() => this.backend.send(0, [new Uint8Array(VNET_HDR_LEN), buildRarpFrame(this.net.configuredMac)])) ?? false;
+    }, false);
+  }
+
+  /**
+   * QEMU virtio_net_announce: ask the guest to announce itself (ANNOUNCE +
+   * config interrupt) when GUEST_ANNOUNCE and CTRL_VQ are negotiated and the
+   * post-migration announce timer is not already doing it.
+   */
+  guestAnnounce(): boolean {
+    return this.#guard(() => {
+      if (this.#announce.round > 0) return false;
+      if (!this.#has(VIRTIO_NET_F_GUEST_ANNOUNCE) || !this.#has(VIRTIO_NET_F_CTRL_VQ)) return false;
+      this.net.status |= VIRTIO_NET_S_ANNOUNCE;
+      this.#notifyConfig();
+      return true;
+    }, false);
+  }
+
+  /** query-rx-filter's element for this NIC; re-enables NIC_RX_FILTER_CHANGED. */
+  queryRxFilter(): RxFilterInfo {
+    const info = queryRxFilter(this.name, this.net, this.#has(VIRTIO_NET_F_CTRL_VLAN));
+    this.#rxFilterNotify = true;
+    return info;
+  }
+
+  /**
+   * Stop-and-copy: no more TX processing or backend RX; TX work is parked as
+   * tx_waiting, announce rounds pause. Synchronous: when it returns no chain is
+   * half-processed (every popped chain is used and published).
+   */
+  quiesce(): void {
+    if (this.#quiesced) return;
+    this.#quiesced = true;
+    this.#announce.pause();
+    this.#guard(() => this.#pairs.updateReading(), undefined);
+  }
+
+  /** The VM runs again (after quiesce(), or after loadState() on the destination). */
+  unquiesce(): void {
+    if (!this.#quiesced) return;
+    this.#quiesced = false;
+    this.#guard(() => {
+      this.#announce.resume();
+      this.#setStatus();
+      if (this.#ctrlPending) {
+        this.#ctrlPending = false;
+        this.#processCtrl();
+      }
+    }, undefined);
+  }
+
+  /** The device's state in QEMU's layout (research §3–§4), `needed` rules applied. */
+  saveState(options: { flavor?: QemuFlavor } = {}): VirtioSavedState {
+    return buildSavedState(
+      {
+        transport: this.transport,
+        hostFeatures: this.hostFeatures,
+        configCache: this.#configCache,
+        broken: this.#broken,
+        queues: this.#queues,
+        numQueues: this.numQueues,
+        queueDefaultSize: (i) => this.queueMaxSize(i),
+        net: this.net,
+        hasVnetHdr: this.backend.hasVnetHdr,
+        hasUfo: this.backend.hasUfo,
+        pciConfig: this.#pciConfig,
+      },
+      options.flavor ?? this.#flavor,
+    );
+  }
+
+  /**
+   * Take a saved state (the destination's FULL section load). Everything is
+   * checked before anything changes; guest RAM must be complete (ring indices
+   * are read from it). The device is left quiesced: call unquiesce() when the
+   * VM runs, which also starts the post-migration announce rounds.
+   * @throws VmigError ERR_NET_STATE_MISMATCH, ERR_NET_STATE_INVALID
+   */
+  loadState(saved: VirtioSavedState): void {
+    const plan = planLoad(saved, {
+      memory: this.memory,
+      hostFeatures: this.hostFeatures,
+      maxQueuePairs: this.maxQueuePairs,
+      vectors: this.transport.vectors,
+      pciConfig: this.#pciConfig,
+      queueDefaultSize: (i, pairs) => this.#defaultSize(i, pairs),
+      transportQueues: this.transport.queues.length,
+      configCache: this.#configCache,
+      hasVnetHdr: this.backend.hasVnetHdr,
+      hasUfo: this.backend.hasUfo,
+    });
+    this.#applyPlan(plan);
+  }
+
+  /**
+   * The context netSectionVmsd() needs to encode or decode this device's
+   * section: the layout facts that are not on the wire (MSI-X vectors, PCIe
+   * config size, the loader's max_queue_pairs) and what the backend supports.
+   */
+  vmstateContext(): NetVmstateContext & VirtioTransportContext {
+    return { msixVectors: this.transport.vectors, pciExpress: false, maxQueuePairs: this.maxQueuePairs, peerHasVnetHdr: this.backend.hasVnetHdr, peerHasUfo: this.backend.hasUfo };
+  }
+
+  /** The FULL section description for this device's flavor (`virtio-net`, version 11). */
+  sectionVmsd(flavor: QemuFlavor = this.#flavor): Vmsd {
+    return netSectionVmsd(flavor);
+  }
+
+  /** The VMM shuts down: timers stop, backend reading pauses (the backend's owner closes it). */
+  close(): void {
+    this.quiesce();
+    this.#announce.stop();
+    this.#pairs.reset();
+  }
+
+  // ------------------------------------------------------------ features, queue layout, status
+
+  /** QEMU virtio_net_set_features. */
+  #setFeatures(features: bigint): void {
+    this.#features = features;
+    const n = this.net;
+    n.multiqueue = this.#has(VIRTIO_NET_F_MQ) || this.#has(VIRTIO_NET_F_RSS);
+    this.#changeNumQueuePairs(n.multiqueue ? this.maxQueuePairs : 1);
+    this.#setQueuePairs();
+    n.mergeableRxBufs = this.#has(VIRTIO_NET_F_MRG_RXBUF) ? 1 : 0;
+    this.#backendCall(() => this.backend.setVnetHdrLen(VIRTIO_NET_HDR_V1_SIZE));
+    n.rss.redirect = this.#has(VIRTIO_NET_F_RSS);
+    if (this.backend.hasVnetHdr) {
+      n.currGuestOffloads = guestOffloadsByFeatures(features);
+      this.#applyOffloads();
+    }
+    // Without CTRL_VLAN every VLAN passes; with it the guest adds the ones it wants.
+    n.vlans.fill(this.#has(VIRTIO_NET_F_CTRL_VLAN) ? 0 : 0xff);
+    n.changed();
+  }
+
+  /** QEMU virtio_net_change_num_queue_pairs: ctrl moves to the end of the new layout. */
+  #changeNumQueuePairs(pairs: number): void {
+    const oldCount = this.numQueues;
+    if (pairs === this.#layoutPairs) return;
+    this.#layoutPairs = pairs;
+    const newCount = this.numQueues;
+    for (let i = Math.min(oldCount, newCount) - 1; i < Math.max(oldCount, newCount); i++) {
+      Object.assign(this.transport.queues[i]!, { size: this.queueMaxSize(i), enabled: false, vector: VIRTIO_NO_VECTOR, desc: 0n, driver: 0n, device: 0n });
+      this.#queues[i] = undefined;
+    }
+    for (let p = pairs; p < this.maxQueuePairs; p++) {
+      this.net.txWaiting[p] = 0;
+      this.#pairs.removePair(p);
+    }
+  }
+
+  /** QEMU virtio_net_set_queue_pairs: attach backend queues below curr_queue_pairs, detach the rest. */
+  #setQueuePairs(): void {
+    if (this.maxQueuePairs === 1) return; // QEMU's peer_attach/detach do nothing for a single-queue TAP
+    for (let q = 0; q < this.maxQueuePairs; q++) {
+      const on = q < this.net.currQueuePairs;
+      this.#backendCall(() => this.backend.setQueueEnabled(q, on));
+    }
+  }
+
+  #applyOffloads(): void {
+    const o = this.net.currGuestOffloads;
+    const has = (b: number) => (o & bit(b)) !== 0n;
+    const off: NetOffloads = { csum: has(VIRTIO_NET_F_GUEST_CSUM), tso4: has(VIRTIO_NET_F_GUEST_TSO4), tso6: has(VIRTIO_NET_F_GUEST_TSO6), ecn: has(VIRTIO_NET_F_GUEST_ECN), ufo: has(VIRTIO_NET_F_GUEST_UFO) };
+    this.#backendCall(() => this.backend.setOffloads(off));
+  }
+
+  /** QEMU virtio_net_set_status for every queue pair, then which backend queues to read. */
+  #setStatus(): void {
+    this.#pairs.setStatus();
+    this.#pairs.updateReading();
+  }
+
+  #notifyConfig(): void {
+    // QEMU virtio_notify_config: nothing before DRIVER_OK.
+    if (this.#driverOk()) this.transport.interruptConfig();
+  }
+
+  #notifyQueue(index: number): void {
+    const vq = this.#queues[index];
+    if (vq?.needsNotification()) this.transport.interruptQueue(index);
+  }
+
+  #announceTimerFired(): void {
+    this.#announce.round--;
+    this.net.status |= VIRTIO_NET_S_ANNOUNCE;
+    this.#notifyConfig();
+  }
+
+  // ------------------------------------------------------------ control queue
+
+  #processCtrl(): void {
+    const index = this.numQueues - 1;
+    const vq = this.#queues[index];
+    if (!vq) return;
+    let used = false;
+    while (!this.#broken) {
+      const chain = vq.popAvailable();
+      if (!chain) break;
+      if (chain.writableLength < 1 || chain.readableLength < 2) {
+        vq.undoPop();
+        this.#guestError(new VmigError('ERR_NET_GUEST_ERROR', 'virtio-net: ctrl missing headers; the device needs a reset', { details: { head: chain.head } }));
+        break;
+      }
+      const hdr = new Uint8Array(2);
+      chain.copyReadableInto(hdr);
+      const ack = handleCtrlCommand(this.#ctrl, hdr[0]!, hdr[1]!, chainPayload(chain, 2));
+      chain.writeWritable(Uint8Array.of(ack));
+      vq.addUsed(chain.head, 1);
+      vq.publishUsed();
+      used = true;
+    }
+    if (used) this.#notifyQueue(index);
+  }
+
+  #ctrlContext(): CtrlContext {
+    const dev = this;
+    return {
+      state: this.net,
+      get features() {
+        return dev.#features;
+      },
+      hasVnetHdr: this.backend.hasVnetHdr,
+      rxFilterChanged: () => {
+        if (!this.#rxFilterNotify) return;
+        this.#rxFilterNotify = false;
+        this.#onRxFilterChanged?.(this.name);
+      },
+      offloadsChanged: () => this.#applyOffloads(),
+      queuePairsChanged: () => {
+        this.#pairs.setStatus();
+        this.#setQueuePairs();
+        this.#pairs.updateReading();
+      },
+      announceAcked: () => this.#announce.step(),
+    };
+  }
+
+  #pairHost(options: VirtioNetDeviceOptions): PairHost {
+    const dev = this;
+    const schedule = options.schedule ?? ((fn: () => void) => void setImmediate(fn));
+    return {
+      net: this.net,
+      backend: this.backend,
+      stats: this.stats,
+      maxQueuePairs: this.maxQueuePairs,
+      txBurst: options.txBurst ?? VIRTIO_NET_TX_BURST,
+      rxBurst: options.rxBurst ?? RX_BURST,
+      get driverOk() {
+        return dev.#driverOk();
+      },
+      get quiesced() {
+        return dev.#quiesced;
+      },
+      get broken() {
+        return dev.#broken;
+      },
+      schedule,
+      queue: (i) => this.#queues[i],
+      notifyQueue: (i) => this.#notifyQueue(i),
+      guestError: (e) => this.#guestError(e),
+      backendCall: (fn) => this.#backendCall(fn),
+      guard: (fn) => this.#guard(fn, undefined),
+    };
+  }
+
+  // ------------------------------------------------------------ load
+
+  #applyPlan(p: LoadPlan): void {
+    this.#quiesced = true;
+    this.#announce.stop();
+    this.#announce.pause();
+    this.#pairs.reset();
+    this.#ctrlPending = false;
+    applyTransportPlan(this.transport, p.transport);
+    this.#layoutPairs = p.layoutPairs;
+    this.#queues = p.splitQueues;
+    this.#features = p.features;
+    this.#broken = p.broken;
+    this.#configCache.set(p.config);
+    applyNetPlan(this.net, p.net, p.features);
+    // Back-end side effects, once (research §4.4: vnet header length, offloads, queue attach, link).
+    this.#backendCall(() => this.backend.setVnetHdrLen(VIRTIO_NET_HDR_V1_SIZE));
+    if (this.backend.hasVnetHdr) this.#applyOffloads();
+    this.#setQueuePairs();
+    this.#backendCall(() => this.backend.setLinkUp(this.linkUp));
+    // The post-migration announce: armed now, fires once the VM runs (unquiesce).
+    if (this.#has(VIRTIO_NET_F_GUEST_ANNOUNCE) && this.#has(VIRTIO_NET_F_CTRL_VQ)) {
+      this.#announce.reset(this.#announceParams);
+      if (this.#announce.round > 0) this.#announce.arm(0);
+    }
+    for (const i of p.availAhead) this.#guestError(new VmigError('ERR_NET_GUEST_ERROR', `virtio-net: queue ${i}: avail idx is more than a ring ahead of last_avail_idx after load; the device needs a reset`, { details: { queue: i } }));
+    this.#pairs.updateReading();
+  }
+
+  // ------------------------------------------------------------ errors
+
+  /** QEMU virtio_error: broken, DEVICE_NEEDS_RESET, config interrupt; the device stops until reset. */
+  #guestError(err: unknown): void {
+    if (this.#broken) return;
+    const e = err instanceof VmigError ? err : new VmigError('ERR_NET_GUEST_ERROR', `virtio-net: ${String(err)}; the device needs a reset`, { cause: err });
+    this.#broken = true;
+    this.#lastError = e;
+    this.transport.needsReset();
+    this.#pairs.updateReading();
+    this.#onError?.(e);
+  }
+
+  /** Run a guest- or backend-triggered step; nothing it throws leaves the device (a guest cannot crash the VMM). */
+  #guard<T>(fn: () => T, fallback: T): T {
+    try {
+      return fn();
+    } catch (err) {
+      this.#guestError(err);
+      return fallback;
+    }
+  }
+
+  /** Backend calls must not throw into the device either: a failure is reported and the step goes on. */
+  #backendCall<T>(fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (err) {
+      this.backendError(undefined, err);
+      return undefined;
+    }
+  }
+}
