@@ -10,7 +10,7 @@
 
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -65,6 +65,7 @@ describe('vmig run in a network namespace', { skip }, () => {
       '-device', 'virtio-net-pci,netdev=n0,mq=on,rss=on,mac=52:54:00:12:34:56',
       '-guest', `ip=${ns.guest}/24,workload=64M,dirty-rate=50M`,
       '-qmp', `unix:${sock},server=on,wait=off`,
+      '-serial', `file:${join(dir, 'console.log')}`,
     ]);
     vmm.stderr!.setEncoding('utf8').on('data', (d: string) => (vmmLog += d));
     vmm.stdout!.setEncoding('utf8').on('data', (d: string) => (vmmLog += d));
@@ -94,6 +95,13 @@ describe('vmig run in a network namespace', { skip }, () => {
       ns?.destroy();
       if (dir) rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test('the guest console reaches -serial file:PATH', () => {
+    const log = readFileSync(join(dir, 'console.log'), 'utf8');
+    assert.match(log, /^vmig guest: firmware 0x[0-9a-f]+, 2 vCPU\(s\), 256 MiB RAM$/m);
+    assert.match(log, /^eth0: virtio-net up, mac 52:54:00:12:34:56, 4\/4 queue pairs, link up$/m);
+    assert.match(log, new RegExp(`^eth0: inet ${ns.guest.replace(/\./g, '\\.')}/24$`, 'm'));
   });
 
   test('the guest answers ping from the namespace', () => {

@@ -14,3 +14,4 @@ export type { KernelBootData, GuestConfig as GuestKernelConfig } from './kernel/
 export { GUEST_FIRMWARE_BUILD_ID } from './kernel/ram-layout.js';
 /** The module a vCPU worker imports to run vmig's guest OS. */
 export const GUEST_KERNEL_URL = new URL('./kernel/kernel.js', import.meta.url);
+export { CONSOLE_MMIO, CONSOLE_LINE_MAX } from './kernel/console.js';

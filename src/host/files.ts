@@ -3,7 +3,7 @@
  * magic bytes (1f 8b) and inflated, so `vmig analyze stream.bin.gz` works.
  */
 
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 
 import { VmigError } from '../core/index.js';
@@ -30,3 +30,30 @@ export function readInputFile(path: string): Uint8Array {
   }
   return new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
 }
+
+/** A text sink appending to a file (the guest console of `-serial file:PATH`). */
+export interface TextSink {
+  write(text: string): void;
+  close(): void;
+}
+
+/**
+ * Open (create or truncate) `path` for the console.
+ * @throws VmigError ERR_HOST_FILE_UNREADABLE when it cannot be opened
+ */
+export function openConsoleFile(path: string): TextSink {
+  let fd: number;
+  try {
+    fd = openSync(path, 'w');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    throw new VmigError('ERR_HOST_FILE_UNREADABLE', `Cannot open ${path} for the serial console: ${code}`, { cause: err, details: { path, errno: code } });
+  }
+  return {
+    write: (text) => void writeSync(fd, text),
+    close: () => closeSync(fd),
+  };
+}
+
+/** The process's stderr as a console sink. */
+export const stderrSink: TextSink = { write: (text) => void process.stderr.write(text), close: () => undefined };

@@ -4,7 +4,8 @@
  * through node's own OS modules. See docs/host.md.
  */
 export { MemfdRegion, MEMFD_REGION_MAX_BYTES, hostPageSize } from './memfd-region.js';
-export { readInputFile } from './files.js';
+export { readInputFile, openConsoleFile, stderrSink } from './files.js';
+export type { TextSink } from './files.js';
 export { IoVec, IOV_MAX } from './io-vec.js';
 export {
   TapDevice,

@@ -29,7 +29,7 @@ describe('defaults and the VM-wide options', () => {
     assert.equal(c.machineType, 'pc-q35-11.1');
     assert.equal(c.memoryBytes, 128 * 2 ** 20);
     assert.equal(c.cpus, 1);
-    assert.deepEqual(c.serial, { kind: 'none' });
+    assert.deepEqual(c.serial, { kind: 'stdio' });
     assert.deepEqual(c.guest, { udpEchoPort: 7777 });
     assert.equal(c.startPaused, false);
     assert.deepEqual([c.devices, c.netdevs, c.chardevs, c.globals, c.qmp, c.warnings], [[], [], [], [], [], []]);

@@ -129,7 +129,7 @@ export function parseVmCommandLine(argv: readonly string[]): VmConfig {
     globals,
     qmp,
     ...(incomingText === undefined ? {} : { incoming: parseIncoming(incomingText) }),
-    serial: serialText === undefined ? { kind: 'none' } : parseSerial(serialText),
+    serial: serialText === undefined ? { kind: 'stdio' } : parseSerial(serialText),
     guest,
     startPaused: flags.has('S'),
     nodefaults,

@@ -17,7 +17,10 @@ import { GuestMemory } from '../memory/index.js';
 import { TapBackend } from '../backends/index.js';
 import { VirtioNetDevice } from '../devices/net/index.js';
 import type { VirtioNetProperties } from '../devices/net/index.js';
-import { ADMIN_DOORBELL, ADMIN_VECTOR, AdminChannelHost, GUEST_KERNEL_URL, Vcpu } from '../guest/index.js';
+import { ADMIN_DOORBELL, ADMIN_VECTOR, AdminChannelHost, CONSOLE_LINE_MAX, CONSOLE_MMIO, GUEST_KERNEL_URL, Vcpu } from '../guest/index.js';
+import { openConsoleFile, stderrSink } from '../host/index.js';
+import type { TextSink } from '../host/index.js';
+import { decodeText } from '../core/index.js';
 import type { KernelBootData } from '../guest/index.js';
 import { QmpError, QmpServer } from '../control/index.js';
 import { DevicePropertyStore } from './device-property-store.js';
@@ -45,6 +48,8 @@ export class Vm {
   readonly nic: VirtioNetDevice | undefined;
   readonly backend: TapBackend | undefined;
   readonly admin: AdminChannelHost;
+  /** The guest console (-serial): a file, the VMM's stderr (stdio), or nothing. */
+  readonly console: TextSink | undefined;
   #state: VmRunState = 'prelaunch';
   readonly #log: (line: string) => void;
   #shutdown: Promise<void> | undefined;
@@ -54,6 +59,8 @@ export class Vm {
     this.config = config;
     this.#log = options.log ?? (() => undefined);
     this.store = new DevicePropertyStore(config);
+    // -serial stdio goes to stderr: vmig's stdout stays free for tools.
+    this.console = config.serial.kind === 'file' ? openConsoleFile(config.serial.path) : config.serial.kind === 'stdio' ? stderrSink : undefined;
     this.memory = GuestMemory.create(config.memoryBytes, `vmig-ram-${process.pid}`);
     const dev = config.devices[0];
     if (dev) {
@@ -128,11 +135,23 @@ export class Vm {
   }
 
   #mmio(op: 'read' | 'write', addr: bigint, size: number, value: bigint): bigint {
+    if (addr === BigInt(CONSOLE_MMIO)) {
+      if (op === 'write') this.#consoleLine(value);
+      return 0n;
+    }
     const t = this.nic?.transport;
     if (!t) throw new Error('no device at this address');
     if (op === 'read') return t.read(Number(addr), size);
     t.write(Number(addr), size, value);
     return 0n;
+  }
+
+  #consoleLine(value: bigint): void {
+    const gpa = Number(value & 0xffffffffn);
+    const len = Math.min(Number(value >> 32n), CONSOLE_LINE_MAX);
+    // The line is guest data: bounds-checked by slice, printed as text.
+    if (!this.console || !this.memory.contains(gpa, len)) return;
+    this.console.write(`${decodeText(this.memory.slice(gpa, len))}\n`);
   }
 
   #doorbell(mask: bigint): void {
@@ -174,6 +193,7 @@ export class Vm {
       this.backend?.close();
       await this.qmp.close();
       this.memory.close();
+      this.console?.close();
       for (const fn of this.#exitListeners) fn();
     })();
     return this.#shutdown;

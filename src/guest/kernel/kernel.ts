@@ -17,10 +17,12 @@ import type { VcpuServices } from '../vcpu-services.js';
 import { ADMIN_DOORBELL, AdminChannelGuest } from './admin-channel.js';
 import type { AdminRequest, AdminResponse } from './admin-channel.js';
 import { KernelHeap } from './heap.js';
+import { CONSOLE_LINE_MAX, GuestConsole } from './console.js';
 import { NetTask } from './net-task.js';
 import { MemoryWorkload, workloadStateBytes } from './workload.js';
 import {
   BB_BOOT_COUNT,
+  BB_CONSOLE_BUF,
   BB_BUILD_ID,
   BB_DIRTY_RATE,
   BB_IPV4,
@@ -88,6 +90,7 @@ export class VmigKernel implements GuestKernel {
   readonly #workload: MemoryWorkload | undefined;
   readonly tasks: KernelTask[] = [];
   readonly #isNetCpu: boolean;
+  console: GuestConsole | undefined;
 
   constructor(services: VcpuServices, boot: KernelBootData) {
     this.services = services;
@@ -99,7 +102,14 @@ export class VmigKernel implements GuestKernel {
     this.#checkFirmware();
     if (this.#isNetCpu) {
       this.#admin = new AdminChannelGuest(this.mem);
-      this.mem.writeU32(BOOT_BLOCK + BB_BOOT_COUNT, this.mem.readU32(BOOT_BLOCK + BB_BOOT_COUNT) + 1);
+      const bootCount = this.mem.readU32(BOOT_BLOCK + BB_BOOT_COUNT) + 1;
+      this.mem.writeU32(BOOT_BLOCK + BB_BOOT_COUNT, bootCount);
+      this.console = new GuestConsole(this.mem, services, this.mem.readU32(BOOT_BLOCK + BB_CONSOLE_BUF));
+      this.console.log(
+        boot.resume
+          ? `vmig guest: resumed (boot ${bootCount}), firmware 0x${GUEST_FIRMWARE_BUILD_ID.toString(16)}`
+          : `vmig guest: firmware 0x${GUEST_FIRMWARE_BUILD_ID.toString(16)}, ${boot.vcpuCount} vCPU(s), ${this.mem.size >> 20} MiB RAM`,
+      );
       if (boot.nic) this.#startNetwork(boot.resume);
     }
     const wbytes = this.mem.readU32(BOOT_BLOCK + BB_WORKLOAD_BYTES);
@@ -123,6 +133,7 @@ export class VmigKernel implements GuestKernel {
     m.writeU32(bb + BB_WORKLOAD_BYTES, pages * 4096);
     m.writeU32(bb + BB_DIRTY_RATE, cfg.dirtyRateBytesPerSec);
     this.heap.init(HEAP_BASE, workloadBase);
+    m.writeU32(bb + BB_CONSOLE_BUF, this.heap.alloc(CONSOLE_LINE_MAX, 16));
     if (pages > 0) {
       const state = this.heap.alloc(workloadStateBytes(pages), 64);
       m.writeU32(bb + BB_WORKLOAD_STATE, state);
@@ -136,14 +147,15 @@ export class VmigKernel implements GuestKernel {
     const m = this.mem;
     if (resume) {
       const state = m.readU32(BOOT_BLOCK + BB_NET_STATE);
-      if (state !== 0) this.tasks.push(new NetTask(m, this.services, state));
+      if (state !== 0) this.tasks.push(new NetTask(m, this.services, state, this.console));
       return;
     }
     const state = this.heap.alloc(NetTask.stateBytes(), 64);
     m.writeU32(BOOT_BLOCK + BB_NET_STATE, state);
-    const net = new NetTask(m, this.services, state);
+    const net = new NetTask(m, this.services, state, this.console);
     this.tasks.push(net);
     if (net.boot(this.heap, m.readU32(BOOT_BLOCK + BB_IPV4), m.readU32(BOOT_BLOCK + BB_PREFIX))) this.setReady(this.services.nowNs());
+    else this.console?.log('eth0: the virtio-net device refused our features; network down');
   }
 
   #checkFirmware(): void {

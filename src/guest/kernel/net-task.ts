@@ -43,6 +43,7 @@ import type { InterfaceConfig } from '../net/index.js';
 import type { VcpuServices } from '../vcpu-services.js';
 import type { AdminRequest, AdminResponse } from './admin-channel.js';
 import type { KernelHeap } from './heap.js';
+import type { GuestConsole } from './console.js';
 import type { KernelTask } from './kernel.js';
 import { CTRL, DRIVER_STATE_BYTES, NET_HDR_BYTES, VIRTIO_NET_S_ANNOUNCE, VirtioNetDriver } from './virtio-net-driver.js';
 
@@ -92,7 +93,10 @@ export class NetTask implements KernelTask {
   #configGen = -1;
   #configChanged = false;
 
-  constructor(mem: GuestMemory, services: VcpuServices, statePtr: number) {
+  readonly #console: GuestConsole | undefined;
+
+  constructor(mem: GuestMemory, services: VcpuServices, statePtr: number, console?: GuestConsole) {
+    this.#console = console;
     this.#mem = mem;
     this.#svc = services;
     this.#s = statePtr;
@@ -109,6 +113,8 @@ export class NetTask implements KernelTask {
     initArpCache(this.#mem.bytes, this.#s + N_ARP, ARP_ENTRIES);
     const mac = readMac(this.driver.mac, 0);
     this.#writeConfig({ mac, flags: 0, interfaces: ip ? [{ vlanId: 0, ip, prefixLength }] : [] });
+    this.#console?.log(`eth0: virtio-net up, mac ${formatMac(mac)}, ${this.driver.currPairs}/${this.driver.maxPairs} queue pairs, link ${this.driver.linkStatus & 1 ? 'up' : 'down'}`);
+    if (ip) this.#console?.log(`eth0: inet ${[ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255].join('.')}/${prefixLength}`);
     return true;
   }
 
@@ -143,7 +149,9 @@ export class NetTask implements KernelTask {
     if (!this.driver.up) return false;
     if (this.#configChanged) {
       this.#configChanged = false;
+      const before = this.driver.linkStatus;
       const status = this.driver.readConfigStatus();
+      if ((before ^ status) & 1) this.#console?.log(`eth0: link ${status & 1 ? 'up' : 'down'}`);
       if (status & VIRTIO_NET_S_ANNOUNCE) this.#announce();
     }
     const cfg = this.#ifconfig();

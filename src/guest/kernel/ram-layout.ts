@@ -15,7 +15,7 @@
  *   0x0c u32 boot count        0x10 u32 heap next        0x14 u32 heap end
  *   0x18 u32 guest IPv4        0x1c u32 prefix length    0x20 u32 UDP echo port
  *   0x24 u32 workload base     0x28 u32 workload bytes   0x2c u32 dirty rate (bytes/s)
- *   0x30 u32 net state ptr     0x34 u32 workload state ptr
+ *   0x30 u32 net state ptr     0x34 u32 workload state ptr  0x38 u32 console buffer
  *   0x40 u64 ready-at guest ns (0 until the network is up)
  */
 
@@ -41,6 +41,7 @@ export const BB_WORKLOAD_BYTES = 0x28;
 export const BB_DIRTY_RATE = 0x2c;
 export const BB_NET_STATE = 0x30;
 export const BB_WORKLOAD_STATE = 0x34;
+export const BB_CONSOLE_BUF = 0x38;
 export const BB_READY_NS = 0x40;
 
 /**
