@@ -11,24 +11,12 @@ import { describe, test } from 'node:test';
 import { ByteReader, ByteWriter, MalformedError, TruncatedError, VmigError } from '../core/index.js';
 import type { Field, IntType, VmState, Vmsd, VmstateContext } from './description.js';
 import { decodeState, encodeState, loadState, saveState } from './interpreter.js';
+import { rejects } from './vmstate-test-kit.js';
 
 const bytes = (...b: number[]): Uint8Array => Uint8Array.from(b);
 const enc = (vmsd: Vmsd, state: VmState, ctx: VmstateContext = {}): number[] => [...encodeState(vmsd, state, ctx)];
 const one = (field: Field, name = 'dev'): Vmsd => ({ name, version: 1, fields: [field] });
 
-function rejects(fn: () => unknown, cls: new (...a: never[]) => Error, code?: string): VmigError {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof cls, `expected ${cls.name}, got ${String(err)}`);
-    if (code !== undefined) {
-      assert.ok(err instanceof VmigError);
-      assert.equal(err.code, code);
-    }
-    return err as unknown as VmigError;
-  }
-  assert.fail(`expected ${cls.name}${code ? ` ${code}` : ''}, nothing was thrown`);
-}
 
 describe('vmstate integer fields', () => {
   const cases: { type: IntType; value: number | bigint; wire: number[] }[] = [

@@ -11,24 +11,12 @@ import { describe, test } from 'node:test';
 import { ByteReader, ByteWriter, MalformedError, TruncatedError, VmigError } from '../core/index.js';
 import type { CustomCodec, Field, VmState, Vmsd } from './description.js';
 import { decodeState, encodeState, getPath, loadState, saveState, setPath } from './interpreter.js';
+import { rejects } from './vmstate-test-kit.js';
 import { VMSTATE_MAX_BUFFER_BYTES, VMSTATE_MAX_ELEMENTS } from './limits.js';
 
 const bytes = (...b: number[]): Uint8Array => Uint8Array.from(b);
 const u8f = (name: string, extra: Partial<Field> = {}): Field => ({ name, type: { kind: 'int', type: 'uint8' }, ...extra });
 
-function rejects(fn: () => unknown, cls: new (...a: never[]) => Error, code?: string): VmigError {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof cls, `expected ${cls.name}, got ${String(err)}`);
-    if (code !== undefined) {
-      assert.ok(err instanceof VmigError);
-      assert.equal(err.code, code);
-    }
-    return err as unknown as VmigError;
-  }
-  assert.fail(`expected ${cls.name}${code ? ` ${code}` : ''}, nothing was thrown`);
-}
 
 describe('version window', () => {
   const log: string[] = [];

@@ -12,25 +12,13 @@ import { describe, test } from 'node:test';
 import { ByteReader, ByteWriter, MalformedError, TruncatedError, VmigError } from '../core/index.js';
 import type { VmState, Vmsd } from './description.js';
 import { QEMU_VM_SUBSECTION, decodeState, encodeState, loadState, saveState } from './interpreter.js';
+import { rejects } from './vmstate-test-kit.js';
 
 const ascii = (s: string): number[] => [...s].map((c) => c.charCodeAt(0));
 const str8 = (s: string): number[] => [s.length, ...ascii(s)];
 const be32 = (v: number): number[] => [(v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff];
 const enc = (vmsd: Vmsd, state: VmState): number[] => [...encodeState(vmsd, state)];
 
-function rejects(fn: () => unknown, cls: new (...a: never[]) => Error, code?: string): VmigError {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof cls, `expected ${cls.name}, got ${String(err)}`);
-    if (code !== undefined) {
-      assert.ok(err instanceof VmigError);
-      assert.equal(err.code, code);
-    }
-    return err as unknown as VmigError;
-  }
-  assert.fail(`expected ${cls.name}${code ? ` ${code}` : ''}, nothing was thrown`);
-}
 
 /** dev v1: a uint8; subsections dev/x (v2: x be16) and dev/y (v1: y u8), each needed when its value is set. */
 function makeDev(log?: string[]): Vmsd {
