@@ -51,6 +51,8 @@ export class Vm {
   /** The guest console (-serial): a file, the VMM's stderr (stdio), or nothing. */
   readonly console: TextSink | undefined;
   #state: VmRunState = 'prelaunch';
+  /** How long the last stop took to park every vCPU, and the last cont to get them running again (ms). */
+  readonly timing = { pauseMs: [] as number[], resumeMs: [] as number[] };
   readonly #log: (line: string) => void;
   #shutdown: Promise<void> | undefined;
   readonly #exitListeners: (() => void)[] = [];
@@ -164,7 +166,9 @@ export class Vm {
   /** stop: vCPUs park, the NIC stops moving frames (QEMU vm_stop). */
   async pause(): Promise<void> {
     if (this.#state !== 'running') return;
+    const t0 = performance.now();
     await Promise.all(this.vcpus.map((v) => v.pause()));
+    pushBounded(this.timing.pauseMs, performance.now() - t0);
     this.nic?.quiesce();
     this.#state = 'paused';
     this.qmp.emitEvent('STOP');
@@ -174,8 +178,16 @@ export class Vm {
   resume(): void {
     if (this.#state !== 'paused') return;
     this.nic?.unquiesce();
+    const t0 = performance.now();
+    const before = this.vcpus.map((v) => v.slicesRun);
     for (const v of this.vcpus) v.resume();
     this.#state = 'running';
+    // Resume latency: until every vCPU has run a slice again (measured off the critical path).
+    const check = (): void => {
+      if (this.vcpus.every((v, i) => v.slicesRun > before[i]!)) pushBounded(this.timing.resumeMs, performance.now() - t0);
+      else if (performance.now() - t0 < 1000 && this.#state === 'running') setImmediate(check);
+    };
+    setImmediate(check);
     this.qmp.emitEvent('RESUME');
   }
 
@@ -267,5 +279,11 @@ export class Vm {
       });
     for (const name of ['migrate', 'migrate-incoming', 'migrate-set-capabilities', 'migrate_cancel']) notYet(name);
     r.register({ name: 'query-migrate', handler: () => ({}) });
+    r.register({ name: 'x-vmig-query-timing', handler: () => ({ 'pause-ms': this.timing.pauseMs, 'resume-ms': this.timing.resumeMs }) });
   }
+}
+
+function pushBounded(list: number[], value: number, max = 1000): void {
+  list.push(value);
+  if (list.length > max) list.shift();
 }
