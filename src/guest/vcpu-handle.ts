@@ -31,6 +31,8 @@ import {
   MmioState,
   RUN_STATE,
   RunState,
+  PARKED_AT64,
+  RESUMED_AT64,
   SLICE_COUNT64,
   WAKE_SEQ,
   controlViews,
@@ -65,6 +67,8 @@ export class Vcpu {
   #closed = false;
   /** Guest time frozen at pause, so a paused (or migrating) guest's clock does not run. */
   #pausedGuestNs: bigint | undefined;
+  #pauseRequestedNs = 0n;
+  #resumeRequestedNs = 0n;
 
   constructor(options: VcpuOptions) {
     this.index = options.index;
@@ -122,6 +126,7 @@ export class Vcpu {
   /** Ask the vCPU to park at the end of its slice; resolves once it has. */
   async pause(): Promise<void> {
     const { words } = this.#v;
+    this.#pauseRequestedNs = hostMonotonicNs();
     const prev = Atomics.compareExchange(words, RUN_STATE, RunState.Running, RunState.PauseRequested);
     if (prev === RunState.Paused) return;
     if (prev !== RunState.Running && prev !== RunState.PauseRequested) throw new VmigError('ERR_GUEST_VCPU_STATE', `Cannot pause vCPU ${this.index}: it is stopping or stopped`);
@@ -141,8 +146,24 @@ export class Vcpu {
     const { words } = this.#v;
     if (Atomics.load(words, RUN_STATE) !== RunState.Paused) return;
     this.#applyClock();
+    this.#resumeRequestedNs = hostMonotonicNs();
     Atomics.store(words, RUN_STATE, RunState.Running);
     Atomics.notify(words, RUN_STATE);
+  }
+
+  /**
+   * From the last pause request to the vCPU's acknowledgement, as the vCPU
+   * timed it (host monotonic clock, shared by all threads), in ns.
+   */
+  get lastPauseLatencyNs(): bigint | undefined {
+    const parked = Atomics.load(this.#v.wide, PARKED_AT64);
+    return parked >= this.#pauseRequestedNs && this.#pauseRequestedNs > 0n ? parked - this.#pauseRequestedNs : undefined;
+  }
+
+  /** From the last resume to the vCPU leaving its parked wait, in ns (undefined until it has). */
+  get lastResumeLatencyNs(): bigint | undefined {
+    const resumed = Atomics.load(this.#v.wide, RESUMED_AT64);
+    return resumed >= this.#resumeRequestedNs && this.#resumeRequestedNs > 0n ? resumed - this.#resumeRequestedNs : undefined;
   }
 
   /** Mark MSI-X `vector` pending and wake the vCPU (irqfd-like). */

@@ -21,6 +21,8 @@
  *   14-15 (BigInt64 7)    MMIO_VALUE  write value / read result
  *   16-17 (BigInt64 8)    CLOCK_OFFSET_NS  guest ns = host monotonic ns + offset
  *   18-19 (BigInt64 9)    SLICE_COUNT statistics: slices run (for pause-latency tests)
+ *   20-21 (BigInt64 10)   PARKED_AT   host ns when the vCPU acknowledged a pause (vCPU writes)
+ *   22-23 (BigInt64 11)   RESUMED_AT  host ns when the vCPU left the parked wait (vCPU writes)
  *
  * (BigInt64 index i covers words 2i and 2i+1.)
  *
@@ -43,8 +45,10 @@ export const MMIO_ADDR64 = 6;
 export const MMIO_VALUE64 = 7;
 export const CLOCK_OFFSET64 = 8;
 export const SLICE_COUNT64 = 9;
+export const PARKED_AT64 = 10;
+export const RESUMED_AT64 = 11;
 
-export const CONTROL_BLOCK_BYTES = 80;
+export const CONTROL_BLOCK_BYTES = 96;
 
 export const enum RunState {
   Running = 0,

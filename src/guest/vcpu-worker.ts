@@ -12,7 +12,7 @@
 
 import { workerData } from 'node:worker_threads';
 
-import { CLOCK_OFFSET64, IRQ_PENDING, RUN_STATE, RunState, SLICE_COUNT64, WAKE_SEQ, controlViews, hostMonotonicNs } from './vcpu-protocol.js';
+import { CLOCK_OFFSET64, IRQ_PENDING, PARKED_AT64, RESUMED_AT64, RUN_STATE, RunState, SLICE_COUNT64, WAKE_SEQ, controlViews, hostMonotonicNs } from './vcpu-protocol.js';
 import type { GuestKernelModule } from './guest-kernel.js';
 import { VcpuServices } from './vcpu-services.js';
 
@@ -38,10 +38,13 @@ for (;;) {
   if (state === RunState.StopRequested) break;
   if (state === RunState.PauseRequested || state === RunState.Paused) {
     if (state === RunState.PauseRequested) {
+      // The time first: whoever sees PAUSED also sees when it happened.
+      Atomics.store(wide, PARKED_AT64, hostMonotonicNs());
       Atomics.compareExchange(words, RUN_STATE, RunState.PauseRequested, RunState.Paused);
       Atomics.notify(words, RUN_STATE);
     }
     Atomics.wait(words, RUN_STATE, RunState.Paused);
+    if (Atomics.load(words, RUN_STATE) === RunState.Running) Atomics.store(wide, RESUMED_AT64, hostMonotonicNs());
     continue;
   }
   const seq = Atomics.load(words, WAKE_SEQ);

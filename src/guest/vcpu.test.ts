@@ -67,6 +67,11 @@ describe('vCPU worker', () => {
       latencies.sort((a, b) => a - b);
       t.diagnostic(`pause latency under load: median ${latencies[10]!.toFixed(3)} ms, max ${latencies[19]!.toFixed(3)} ms`);
       assert.equal(latencies.length, 20);
+      // The vCPU's own timing of the last pause is consistent with the VMM's view.
+      const own = vcpu.lastPauseLatencyNs;
+      assert.ok(own !== undefined && own >= 0n && Number(own) / 1e6 <= latencies[19]! + 1, `vCPU-timed pause ${own} ns`);
+      await new Promise((r) => setTimeout(r, 20));
+      assert.ok(vcpu.lastResumeLatencyNs !== undefined, 'the vCPU recorded when it resumed');
     } finally {
       await vcpu.stop();
     }
@@ -167,7 +172,7 @@ describe('vCPU control block layout', () => {
     for (const [name, w, n] of [['RUN_STATE', p.RUN_STATE, 1], ['WAKE_SEQ', p.WAKE_SEQ, 1], ['IRQ_PENDING', p.IRQ_PENDING, 2], ['DOORBELL_SEQ', p.DOORBELL_SEQ, 1], ['DOORBELL_BITS', p.DOORBELL_BITS, 2], ['MMIO_STATE', p.MMIO_STATE, 1], ['MMIO_OP', p.MMIO_OP, 1], ['MMIO_SIZE', p.MMIO_SIZE, 1], ['MMIO_ERROR', p.MMIO_ERROR, 1]] as const) {
       for (let i = 0; i < n; i++) claim(w + i, name);
     }
-    for (const [name, i] of [['MMIO_ADDR64', p.MMIO_ADDR64], ['MMIO_VALUE64', p.MMIO_VALUE64], ['CLOCK_OFFSET64', p.CLOCK_OFFSET64], ['SLICE_COUNT64', p.SLICE_COUNT64]] as const) {
+    for (const [name, i] of [['MMIO_ADDR64', p.MMIO_ADDR64], ['MMIO_VALUE64', p.MMIO_VALUE64], ['CLOCK_OFFSET64', p.CLOCK_OFFSET64], ['SLICE_COUNT64', p.SLICE_COUNT64], ['PARKED_AT64', p.PARKED_AT64], ['RESUMED_AT64', p.RESUMED_AT64]] as const) {
       claim(2 * i, name);
       claim(2 * i + 1, name);
     }

@@ -166,9 +166,9 @@ export class Vm {
   /** stop: vCPUs park, the NIC stops moving frames (QEMU vm_stop). */
   async pause(): Promise<void> {
     if (this.#state !== 'running') return;
-    const t0 = performance.now();
     await Promise.all(this.vcpus.map((v) => v.pause()));
-    pushBounded(this.timing.pauseMs, performance.now() - t0);
+    // As the vCPUs timed it: request → the last one parked.
+    pushBounded(this.timing.pauseMs, Math.max(...this.vcpus.map((v) => Number(v.lastPauseLatencyNs ?? 0n))) / 1e6);
     this.nic?.quiesce();
     this.#state = 'paused';
     this.qmp.emitEvent('STOP');
@@ -178,16 +178,14 @@ export class Vm {
   resume(): void {
     if (this.#state !== 'paused') return;
     this.nic?.unquiesce();
-    const t0 = performance.now();
-    const before = this.vcpus.map((v) => v.slicesRun);
     for (const v of this.vcpus) v.resume();
     this.#state = 'running';
-    // Resume latency: until every vCPU has run a slice again (measured off the critical path).
-    const check = (): void => {
-      if (this.vcpus.every((v, i) => v.slicesRun > before[i]!)) pushBounded(this.timing.resumeMs, performance.now() - t0);
-      else if (performance.now() - t0 < 1000 && this.#state === 'running') setImmediate(check);
-    };
-    setImmediate(check);
+    // Resume latency as the vCPUs timed it (resume → the last one running),
+    // collected off the critical path.
+    setTimeout(() => {
+      const lat = this.vcpus.map((v) => v.lastResumeLatencyNs);
+      if (lat.every((l) => l !== undefined)) pushBounded(this.timing.resumeMs, Math.max(...lat.map((l) => Number(l))) / 1e6);
+    }, 20);
     this.qmp.emitEvent('RESUME');
   }
 
