@@ -46,7 +46,7 @@ import {
   RAM_SECTION_VERSION,
   TARGET_PAGE_SIZE,
 } from './constants.js';
-import type { SectionHeader, SectionKind, SectionResolver, StreamItem } from './items.js';
+import type { SectionCodec, SectionHeader, SectionKind, SectionResolver, StreamItem } from './items.js';
 import { STREAM_MAX_COMMAND_BYTES, STREAM_MAX_PACKAGED_BYTES, STREAM_MAX_VMDESC_BYTES } from './limits.js';
 import type { RamDecodeState } from './ram-records.js';
 import { readRamRecord } from './ram-records.js';
@@ -88,6 +88,8 @@ export class StreamDecoder {
   #wantBytes = 0;
   #state = State.Header;
   #section: SectionHeader | undefined;
+  /** The codec of the device section being read (resolved once per section). */
+  #codec: SectionCodec | undefined;
   readonly #sections = new Map<number, SectionHeader>();
   readonly #ram: RamDecodeState;
   #configuration: ConfigurationState | undefined;
@@ -342,7 +344,8 @@ export class StreamDecoder {
 
   #beginBody(header: SectionHeader, offset: number): void {
     this.#section = header;
-    if (header.idstr === RAM_SECTION_IDSTR && header.instanceId === 0 && !this.#opts.resolve?.(header)) {
+    this.#codec = this.#opts.resolve?.(header);
+    if (header.idstr === RAM_SECTION_IDSTR && header.instanceId === 0 && !this.#codec) {
       if (header.version !== RAM_SECTION_VERSION) throw malformed(offset, 'ram section version 4', `RAM section version ${header.version} is not supported (QEMU uses 4)`);
       this.#state = State.RamBody;
       return;
@@ -353,7 +356,7 @@ export class StreamDecoder {
   #readDeviceBody(r: ByteReader): StreamItem {
     const header = this.#section!;
     const offset = r.offset;
-    const codec = this.#opts.resolve?.(header);
+    const codec = this.#codec;
     if (!codec) {
       throw new VmigError('ERR_STREAM_UNKNOWN_SECTION', `Cannot frame section ${header.idstr} (instance ${header.instanceId}, version ${header.version}) at offset ${offset}: no description of it is known and device sections carry no length; decode with the stream's vmdesc or configure the same devices on both sides`, {
         details: { offset, expected: `the body of ${header.idstr}`, idstr: header.idstr },

@@ -229,7 +229,6 @@ function startJsonField(vmsd: Vmsd, field: Field, index: number, n: number, out:
 function finishJsonField(entry: JsonObject, type: FieldType, size: number): void {
   // QEMU closes the nested "struct" object before writing "size".
   if (type.kind === 'struct' && type.structVersion === undefined && entry.struct === undefined) entry.struct = {};
-  delete entry.size;
   entry.size = size;
 }
 

@@ -43,6 +43,7 @@ import type { InterfaceConfig } from '../net/index.js';
 import type { VcpuServices } from '../vcpu-services.js';
 import type { AdminRequest, AdminResponse } from './admin-channel.js';
 import type { KernelHeap } from './heap.js';
+import { BB_UDP_PORT, BOOT_BLOCK } from './ram-layout.js';
 import type { GuestConsole } from './console.js';
 import type { KernelTask } from './kernel.js';
 import { CTRL, DRIVER_STATE_BYTES, NET_HDR_BYTES, VIRTIO_NET_S_ANNOUNCE, VirtioNetDriver } from './virtio-net-driver.js';
@@ -176,7 +177,7 @@ export class NetTask implements KernelTask {
         if (this.driver.send(pair, (ram, at, cap) => buildIcmpEchoReplyFor(rx, bytes, cfg, ram, at, cap))) this.#bump(N_ICMP_ECHOES);
         return;
       case RxVerdict.Udp: {
-        const port = this.#mem.readU32(0x1000 + 0x20);
+        const port = this.#mem.readU32(BOOT_BLOCK + BB_UDP_PORT);
         if (rx.udp.dstPort !== port) return;
         const sent = this.driver.send(pair, (ram, at, cap) => {
           const payloadAt = at + udpReplyPayloadOffset(rx);
