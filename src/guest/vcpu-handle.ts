@@ -173,6 +173,22 @@ export class Vcpu {
     this.#wake();
   }
 
+  /**
+   * MSI-X vectors raised but not yet taken by the guest (bit i = vector i):
+   * interrupt state that must migrate with a paused vCPU.
+   */
+  get pendingInterrupts(): bigint {
+    const lo = Atomics.load(this.#v.words, IRQ_PENDING) >>> 0;
+    const hi = Atomics.load(this.#v.words, IRQ_PENDING + 1) >>> 0;
+    return (BigInt(hi) << 32n) | BigInt(lo);
+  }
+
+  /** A destination restores the pending vectors it was sent (before resuming). */
+  setPendingInterrupts(mask: bigint): void {
+    Atomics.store(this.#v.words, IRQ_PENDING, Number(BigInt.asIntN(32, mask & 0xffffffffn)));
+    Atomics.store(this.#v.words, IRQ_PENDING + 1, Number(BigInt.asIntN(32, (mask >> 32n) & 0xffffffffn)));
+  }
+
   /** Stop the vCPU for good and wait for its thread to end. */
   async stop(): Promise<void> {
     if (this.#closed) return;

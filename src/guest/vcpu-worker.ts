@@ -13,7 +13,7 @@
 import { workerData } from 'node:worker_threads';
 
 import { CLOCK_OFFSET64, IRQ_PENDING, PARKED_AT64, RESUMED_AT64, RUN_STATE, RunState, SLICE_COUNT64, WAKE_SEQ, controlViews, hostMonotonicNs } from './vcpu-protocol.js';
-import type { GuestKernelModule } from './guest-kernel.js';
+import type { GuestKernel, GuestKernelModule } from './guest-kernel.js';
 import { VcpuServices } from './vcpu-services.js';
 
 interface VcpuWorkerData {
@@ -27,7 +27,10 @@ const data = workerData as VcpuWorkerData;
 const { words, wide } = controlViews(data.control);
 const services = new VcpuServices(data.index, data.control);
 const mod = (await import(data.kernelUrl)) as GuestKernelModule;
-const kernel = mod.createKernel(services, data.bootData);
+// The kernel boots when the vCPU first runs, not when the thread starts: a
+// migration destination spawns its vCPUs paused while RAM is still arriving,
+// and a resuming kernel reads its state from RAM as it boots.
+let kernel: GuestKernel | undefined;
 
 function guestNow(): bigint {
   return hostMonotonicNs() + Atomics.load(wide, CLOCK_OFFSET64);
@@ -47,6 +50,7 @@ for (;;) {
     if (Atomics.load(words, RUN_STATE) === RunState.Running) Atomics.store(wide, RESUMED_AT64, hostMonotonicNs());
     continue;
   }
+  kernel ??= mod.createKernel(services, data.bootData);
   const seq = Atomics.load(words, WAKE_SEQ);
   const lo = Atomics.exchange(words, IRQ_PENDING, 0) >>> 0;
   const hi = Atomics.exchange(words, IRQ_PENDING + 1, 0) >>> 0;
@@ -59,6 +63,6 @@ for (;;) {
   if (timeoutMs > 0) Atomics.wait(words, WAKE_SEQ, seq, Math.min(timeoutMs, 50));
 }
 
-kernel.shutdown?.();
+kernel?.shutdown?.();
 Atomics.store(words, RUN_STATE, RunState.Stopped);
 Atomics.notify(words, RUN_STATE);
