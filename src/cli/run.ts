@@ -14,7 +14,8 @@ export const RUN_USAGE = `usage: vmig run [QEMU-style options] -guest ip=A.B.C.D
   -machine q35|pc-q35-10.0…11.1   -m 256M   -smp 2
   -netdev tap,id=n0,ifname=TAP,queues=N
   -device virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56,mq=on[,vectors=…][,early-mig=on|off]
-  -global driver.prop=value   -qmp unix:PATH,server=on,wait=off   -S   -serial none|stdio|file:PATH`;
+  -global driver.prop=value   -qmp unix:PATH,server=on,wait=off   -S   -serial none|stdio|file:PATH
+  -incoming tcp:HOST:PORT|unix:PATH|file:PATH|defer   (a migration destination: the guest arrives, it does not boot)`;
 
 export async function runVm(argv: string[], io: Output): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -28,10 +29,6 @@ export async function runVm(argv: string[], io: Output): Promise<number> {
     io.err(`vmig run: ${describeError(err)}`);
     return 1;
   }
-  if (config.incoming) {
-    io.err('vmig run: -incoming is not supported yet: live migration arrives with the migration engine (issue #4)');
-    return 1;
-  }
   let vm: Vm;
   try {
     vm = await Vm.start(config, { log: (line) => io.err(`vmig: ${line}`) });
@@ -43,5 +40,5 @@ export async function runVm(argv: string[], io: Output): Promise<number> {
   process.once('SIGINT', () => stop('host-signal'));
   process.once('SIGTERM', () => stop('host-signal'));
   await new Promise<void>((resolve) => vm.onExit(resolve));
-  return 0;
+  return vm.exitCode;
 }

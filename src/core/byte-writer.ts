@@ -167,7 +167,8 @@ export class ByteWriter {
     let out: Uint8Array;
     if (this.#len * 2 >= this.#buf.length) {
       out = this.#buf.subarray(0, this.#len);
-      this.#buf = new Uint8Array(INITIAL_CAPACITY);
+      // The next batch is likely the same size (a sender flushing as it goes): don't regrow from scratch.
+      this.#buf = new Uint8Array(Math.max(INITIAL_CAPACITY, this.#buf.length));
       this.#view = new DataView(this.#buf.buffer);
     } else {
       out = this.#buf.slice(0, this.#len);

@@ -11,7 +11,7 @@ export { RunState } from './vcpu-protocol.js';
 export { AdminChannelHost, ADMIN_VECTOR, ADMIN_DOORBELL } from './kernel/admin-channel.js';
 export type { AdminRequest, AdminResponse } from './kernel/admin-channel.js';
 export type { KernelBootData, GuestConfig as GuestKernelConfig } from './kernel/kernel.js';
-export { GUEST_FIRMWARE_BUILD_ID } from './kernel/ram-layout.js';
+export { GUEST_FIRMWARE_BUILD_ID, LAYOUT_VERSION as GUEST_RAM_LAYOUT_VERSION } from './kernel/ram-layout.js';
 /** The module a vCPU worker imports to run vmig's guest OS. */
 export const GUEST_KERNEL_URL = new URL('./kernel/kernel.js', import.meta.url);
 export { CONSOLE_MMIO, CONSOLE_LINE_MAX } from './kernel/console.js';

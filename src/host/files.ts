@@ -3,7 +3,9 @@
  * magic bytes (1f 8b) and inflated, so `vmig analyze stream.bin.gz` works.
  */
 
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 
 import { VmigError } from '../core/index.js';
@@ -57,3 +59,22 @@ export function openConsoleFile(path: string): TextSink {
 
 /** The process's stderr as a console sink. */
 export const stderrSink: TextSink = { write: (text) => void process.stderr.write(text), close: () => undefined };
+
+/** A fresh private directory under the system's temp dir (sockets, consoles). */
+export function makeTempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Remove a directory tree made by makeTempDir (missing is fine). */
+export function removeTree(path: string): void {
+  rmSync(path, { recursive: true, force: true });
+}
+
+/** Whole-file text read; undefined when it does not exist. */
+export function readTextIfExists(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}

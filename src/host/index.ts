@@ -4,7 +4,7 @@
  * through node's own OS modules. See docs/host.md.
  */
 export { MemfdRegion, MEMFD_REGION_MAX_BYTES, hostPageSize } from './memfd-region.js';
-export { readInputFile, openConsoleFile, stderrSink } from './files.js';
+export { readInputFile, openConsoleFile, stderrSink, makeTempDir, removeTree, readTextIfExists } from './files.js';
 export type { TextSink } from './files.js';
 export { IoVec, IOV_MAX } from './io-vec.js';
 export {
@@ -35,3 +35,8 @@ export { UnixSocket, UnixListener, SCM_MAX_FD } from './unix-socket.js';
 export type { UnixMessage, UnixListenOptions } from './unix-socket.js';
 export { listenUnixStream, connectUnixStream, UNIX_SOCKET_PATH_MAX } from './unix-stream-server.js';
 export type { StreamConnection, StreamHandlers, UnixStreamServer } from './unix-stream-server.js';
+export { connectMigration, listenMigration, openMigrationFileSink, readMigrationFile } from './migration-socket.js';
+export type { MigrationEndpoint, MigrationLink, MigrationLinkHandlers, MigrationListener } from './migration-socket.js';
+export { NetworkNamespace, ip, netnsUnavailableReason } from './netns.js';
+export { UdpProbe } from './udp-probe.js';
+export type { ProbeWindow } from './udp-probe.js';

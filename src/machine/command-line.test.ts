@@ -103,7 +103,7 @@ describe('defaults and the VM-wide options', () => {
     assert.deepEqual(parseVmCommandLine(['-incoming', 'tcp:[::1]:4444']).incoming, { kind: 'tcp', uri: 'tcp:[::1]:4444', host: '::1', port: 4444 });
     assert.deepEqual(parseVmCommandLine(['-incoming', 'unix:/tmp/mig.sock']).incoming, { kind: 'unix', uri: 'unix:/tmp/mig.sock', path: '/tmp/mig.sock' });
     fails(['-incoming', 'tcp:host:99999'], 'ERR_MACHINE_BAD_OPTION', "-incoming: invalid port '99999' in 'tcp:host:99999' (0..65535)");
-    fails(['-incoming', 'exec:cat'], 'ERR_MACHINE_BAD_OPTION', "-incoming: unsupported URI 'exec:cat' (vmig takes defer, tcp:HOST:PORT or unix:PATH)");
+    fails(['-incoming', 'exec:cat'], 'ERR_MACHINE_BAD_OPTION', "-incoming: unsupported URI 'exec:cat' (vmig takes defer, tcp:HOST:PORT, unix:PATH or file:PATH)");
   });
 
   test('-serial', () => {

@@ -96,7 +96,7 @@ export function parseQmp(text: string): QmpEndpointConfig {
   return { transport: 'unix', path, wait };
 }
 
-/** `-incoming defer | tcp:HOST:PORT | unix:PATH` (the URI is taken verbatim, as QEMU does). */
+/** `-incoming defer | tcp:HOST:PORT | unix:PATH | file:PATH` (the URI is taken verbatim, as QEMU does). */
 export function parseIncoming(text: string): IncomingConfig {
   if (text === 'defer') return { kind: 'defer' };
   const tcp = /^tcp:(\[[0-9a-fA-F:.]+\]|[^:[\]]*):([^:]+)$/.exec(text);
@@ -107,7 +107,8 @@ export function parseIncoming(text: string): IncomingConfig {
     return { kind: 'tcp', uri: text, host, port };
   }
   if (text.startsWith('unix:') && text.length > 'unix:'.length) return { kind: 'unix', uri: text, path: text.slice('unix:'.length) };
-  throw optionError('-incoming', `unsupported URI '${text}' (vmig takes defer, tcp:HOST:PORT or unix:PATH)`);
+  if (text.startsWith('file:') && text.length > 'file:'.length) return { kind: 'file', uri: text, path: text.slice('file:'.length) };
+  throw optionError('-incoming', `unsupported URI '${text}' (vmig takes defer, tcp:HOST:PORT, unix:PATH or file:PATH)`);
 }
 
 /** `-serial none|null|stdio|file:PATH`. */

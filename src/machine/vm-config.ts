@@ -57,7 +57,8 @@ export interface QmpEndpointConfig {
 export type IncomingConfig =
   | { readonly kind: 'defer' }
   | { readonly kind: 'tcp'; readonly uri: string; readonly host: string; readonly port: number }
-  | { readonly kind: 'unix'; readonly uri: string; readonly path: string };
+  | { readonly kind: 'unix'; readonly uri: string; readonly path: string }
+  | { readonly kind: 'file'; readonly uri: string; readonly path: string };
 
 export type SerialConfig = { readonly kind: 'none' | 'null' | 'stdio' } | { readonly kind: 'file'; readonly path: string };
 

@@ -23,11 +23,17 @@ import type { TextSink } from '../host/index.js';
 import { decodeText } from '../core/index.js';
 import type { KernelBootData } from '../guest/index.js';
 import { QmpError, QmpServer } from '../control/index.js';
+import type { MigratableVm } from '../migration/index.js';
+import { MigrationController } from './migration-commands.js';
 import { DevicePropertyStore } from './device-property-store.js';
 import { registerMachineQmpCommands } from './machine-qmp-commands.js';
 import type { TapNetdevConfig, VmConfig } from './vm-config.js';
 
-export type VmRunState = 'prelaunch' | 'running' | 'paused' | 'shutdown';
+/** QEMU's RunState names: inmigrate (waiting for an incoming migration), finish-migrate (the source's stop-and-copy), postmigrate (the guest moved away). */
+export type VmRunState = 'prelaunch' | 'running' | 'paused' | 'inmigrate' | 'finish-migrate' | 'postmigrate' | 'shutdown';
+
+/** The virtio-net function's migration section name, QEMU-style (PCI address / device). */
+export const NIC_SECTION_IDSTR = '0000:00:02.0/virtio-net';
 
 const NET_PROPERTY_NAMES = [
   'mac', 'csum', 'guest_csum', 'gso', 'guest_tso4', 'guest_tso6', 'guest_ecn', 'guest_ufo', 'guest_announce', 'host_tso4', 'host_tso6', 'host_ecn', 'host_ufo',
@@ -39,7 +45,7 @@ export interface VmOptions {
   log?: (line: string) => void;
 }
 
-export class Vm {
+export class Vm implements MigratableVm {
   readonly config: VmConfig;
   readonly memory: GuestMemory;
   readonly store: DevicePropertyStore;
@@ -56,6 +62,12 @@ export class Vm {
   readonly #log: (line: string) => void;
   #shutdown: Promise<void> | undefined;
   readonly #exitListeners: (() => void)[] = [];
+  readonly migration: MigrationController;
+  readonly nicIdstr = NIC_SECTION_IDSTR;
+  /** What `vmig run` exits with: 1 when an incoming migration failed (the guest never ran), as QEMU. */
+  exitCode = 0;
+  /** The guest was running when the migration stopped it (so a failure resumes it). */
+  #runningBeforeMigration = false;
 
   private constructor(config: VmConfig, options: VmOptions) {
     this.config = config;
@@ -85,6 +97,15 @@ export class Vm {
     }
     this.admin = new AdminChannelHost(this.memory, () => this.vcpus[0]?.raiseInterrupt(ADMIN_VECTOR));
     this.qmp = new QmpServer();
+    this.migration = new MigrationController(this, {
+      deferredIncoming: config.incoming?.kind === 'defer',
+      onIncomingDone: (ok) => {
+        if (ok) return;
+        // QEMU exits when an incoming migration fails: the guest never ran here.
+        this.exitCode = 1;
+        void this.shutdown('incoming-migration-failed');
+      },
+    });
     this.#registerCommands();
     this.store.markRealized();
   }
@@ -96,8 +117,18 @@ export class Vm {
   static async start(config: VmConfig, options: VmOptions = {}): Promise<Vm> {
     const vm = new Vm(config, options);
     for (const w of config.warnings) vm.#log(`warning: ${w}`);
+    const incoming = config.incoming;
+    // A destination spawns its vCPUs at once, paused, so a switchover only has to wake them.
+    vm.#bootVcpus(config.startPaused || incoming !== undefined, incoming !== undefined);
     for (const q of config.qmp) await vm.qmp.listenUnix(q.path);
-    vm.#bootVcpus(config.startPaused);
+    if (incoming && incoming.kind !== 'defer') {
+      try {
+        await vm.migration.startIncoming(incoming.uri);
+      } catch (err) {
+        await vm.shutdown('incoming-migration-failed');
+        throw err;
+      }
+    }
     return vm;
   }
 
@@ -105,13 +136,17 @@ export class Vm {
     return this.#state;
   }
 
-  #bootVcpus(paused: boolean): void {
+  get machineType(): string {
+    return this.config.machineType;
+  }
+
+  #bootVcpus(paused: boolean, incoming: boolean): void {
     const g = this.config.guest;
     for (let i = 0; i < this.config.cpus; i++) {
       const boot: KernelBootData = {
         ram: this.memory.shared,
         vcpuCount: this.config.cpus,
-        resume: false,
+        resume: incoming,
         nic: this.nic !== undefined,
         config: {
           ...(g.ip ? { ip: g.ip.address, prefixLength: g.ip.prefixLength } : {}),
@@ -133,7 +168,7 @@ export class Vm {
     }
     // Secondary vCPUs start once vCPU 0 has written the boot block (its kernel spins for it otherwise).
     if (!paused) for (const v of this.vcpus.slice(1)) v.resume();
-    this.#state = paused ? 'paused' : 'running';
+    this.#state = incoming ? 'inmigrate' : paused ? 'paused' : 'running';
   }
 
   #mmio(op: 'read' | 'write', addr: bigint, size: number, value: bigint): bigint {
@@ -189,6 +224,40 @@ export class Vm {
     this.qmp.emitEvent('RESUME');
   }
 
+  // ------------------------------------------------------------ MigratableVm
+
+  async stopForMigration(): Promise<number> {
+    this.#runningBeforeMigration = this.#state === 'running';
+    const t0 = process.hrtime.bigint();
+    if (this.#runningBeforeMigration) await this.pause();
+    // vCPUs first, then the NIC: a parked vCPU is never inside a control-queue exchange.
+    this.nic?.quiesce();
+    this.#state = 'finish-migrate';
+    return Number(process.hrtime.bigint() - t0) / 1e6;
+  }
+
+  resumeAfterFailedMigration(): void {
+    this.#state = 'paused';
+    if (this.#runningBeforeMigration) this.resume();
+  }
+
+  migrationCompleted(): void {
+    this.#state = 'postmigrate';
+  }
+
+  startIncoming(): void {
+    this.#state = 'paused';
+    this.resume();
+  }
+
+  emitEvent(name: string, data?: Record<string, unknown>): void {
+    this.qmp.emitEvent(name, data);
+  }
+
+  log(line: string): void {
+    this.#log(line);
+  }
+
   onExit(fn: () => void): void {
     this.#exitListeners.push(fn);
   }
@@ -198,6 +267,7 @@ export class Vm {
     this.#shutdown ??= (async () => {
       this.qmp.emitEvent('SHUTDOWN', { guest: false, reason });
       this.#state = 'shutdown';
+      this.migration.close();
       await Promise.all(this.vcpus.map((v) => v.stop()));
       this.nic?.close();
       this.backend?.close();
@@ -220,6 +290,9 @@ export class Vm {
     r.register({
       name: 'cont',
       handler: () => {
+        if (this.#state === 'inmigrate') throw new QmpError('GenericError', 'Guest can not be started: an incoming migration is in progress');
+        if (this.#state === 'finish-migrate') throw new QmpError('GenericError', 'Guest can not be started during the switchover of a migration');
+        if (this.#state === 'postmigrate') this.#state = 'paused';
         this.resume();
         return {};
       },
@@ -249,14 +322,6 @@ export class Vm {
         return {};
       },
     });
-    r.register({
-      name: 'announce-self',
-      args: { '*initial': 'int', '*max': 'int', '*rounds': 'int', '*step': 'int', '*interfaces': { list: 'str' }, '*id': 'str' },
-      handler: () => {
-        this.nic?.announceSelf();
-        return {};
-      },
-    });
     r.register<{ op: string } & Record<string, unknown>>({
       name: 'x-vmig-guest',
       args: { op: 'str', '*mac': 'str', '*promisc': 'bool', '*allmulti': 'bool', '*alluni': 'bool', '*nomulti': 'bool', '*nouni': 'bool', '*nobcast': 'bool', '*id': 'int', '*ip': 'str', '*pairs': 'int', '*hash-types': 'int', '*indirection': { list: 'int' }, '*key': 'str', '*csum': 'bool', '*tso4': 'bool', '*tso6': 'bool', '*ecn': 'bool', '*ufo': 'bool' },
@@ -267,16 +332,7 @@ export class Vm {
         return res.result;
       },
     });
-    const notYet = (name: string) =>
-      r.register({
-        name,
-        args: { '*uri': 'str', '*detach': 'bool', '*resume': 'bool', '*capabilities': { list: 'any' }, '*channels': { list: 'any' } },
-        handler: () => {
-          throw new QmpError('GenericError', `${name} is not supported by vmig yet: live migration arrives with the migration engine (issue #4)`);
-        },
-      });
-    for (const name of ['migrate', 'migrate-incoming', 'migrate-set-capabilities', 'migrate_cancel']) notYet(name);
-    r.register({ name: 'query-migrate', handler: () => ({}) });
+    this.migration.register(r, () => this.#state);
     r.register({ name: 'x-vmig-query-timing', handler: () => ({ 'pause-ms': this.timing.pauseMs, 'resume-ms': this.timing.resumeMs }) });
   }
 }

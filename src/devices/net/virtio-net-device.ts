@@ -118,6 +118,7 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
   readonly #flavor: QemuFlavor;
   readonly #announce: AnnounceTimer;
   readonly #announceParams: AnnounceParams;
+  #backendAttached = true;
   readonly #onRxFilterChanged: ((name: string) => void) | undefined;
   readonly #onError: ((error: VmigError) => void) | undefined;
   readonly #ctrl: CtrlContext;
@@ -413,7 +414,7 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
    * VM runs, which also starts the post-migration announce rounds.
    * @throws VmigError ERR_NET_STATE_MISMATCH, ERR_NET_STATE_INVALID
    */
-  loadState(saved: VirtioSavedState): void {
+  loadState(saved: VirtioSavedState, options: { deferBackendAttach?: boolean } = {}): void {
     const plan = planLoad(saved, {
       memory: this.memory,
       hostFeatures: this.hostFeatures,
@@ -427,6 +428,7 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
       hasUfo: this.backend.hasUfo,
     });
     this.#applyPlan(plan);
+    if (!options.deferBackendAttach) this.attachBackend();
   }
 
   /**
@@ -617,18 +619,33 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
     this.#broken = p.broken;
     this.#configCache.set(p.config);
     applyNetPlan(this.net, p.net, p.features);
-    // Back-end side effects, once (research §4.4: vnet header length, offloads, queue attach, link).
-    this.#backendCall(() => this.backend.setVnetHdrLen(VIRTIO_NET_HDR_V1_SIZE));
-    if (this.backend.hasVnetHdr) this.#applyOffloads();
-    this.#setQueuePairs();
-    this.#backendCall(() => this.backend.setLinkUp(this.linkUp));
     // The post-migration announce: armed now, fires once the VM runs (unquiesce).
     if (this.#has(VIRTIO_NET_F_GUEST_ANNOUNCE) && this.#has(VIRTIO_NET_F_CTRL_VQ)) {
       this.#announce.reset(this.#announceParams);
       if (this.#announce.round > 0) this.#announce.arm(0);
     }
     for (const i of p.availAhead) this.#guestError(new VmigError('ERR_NET_GUEST_ERROR', `virtio-net: queue ${i}: avail idx is more than a ring ahead of last_avail_idx after load; the device needs a reset`, { details: { queue: i } }));
+    this.#backendAttached = false;
+  }
+
+  /**
+   * The back-end side of a load, once (research §4.4): vnet header length,
+   * offloads, queue attach, link. loadState() runs it unless asked to defer,
+   * so a destination can time it as its own phase.
+   */
+  attachBackend(): void {
+    if (this.#backendAttached) return;
+    this.#backendAttached = true;
+    this.#backendCall(() => this.backend.setVnetHdrLen(VIRTIO_NET_HDR_V1_SIZE));
+    if (this.backend.hasVnetHdr) this.#applyOffloads();
+    this.#setQueuePairs();
+    this.#backendCall(() => this.backend.setLinkUp(this.linkUp));
     this.#pairs.updateReading();
+  }
+
+  /** The post-migration announce rounds follow the destination's announce-* migration parameters. */
+  setAnnounceParams(params: AnnounceParams): void {
+    Object.assign(this.#announceParams, params);
   }
 
   // ------------------------------------------------------------ errors

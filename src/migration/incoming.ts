@@ -1,0 +1,308 @@
+/**
+ * The destination side of a live migration (DESIGN §5). Bytes are decoded as
+ * they arrive; RAM pages go straight into guest RAM (the guest is not
+ * running, so that is no side effect). Every check — machine type, guest
+ * firmware, vCPU count, RAM size, section versions — happens before anything
+ * the guest or the network could see. Device state is applied only once the
+ * stream reached EOF; then the switchover:
+ *
+ *   device load → backend attach (TAP queues, vnet header, offloads, link)
+ *   → announce (host-side RARP at once; guest announce armed by the load)
+ *   → vCPUs resume → report + SHUT(0) on the return path
+ *
+ * A stream that fails or ends before EOF never runs the guest: the caller
+ * (vmig run -incoming) exits non-zero, as QEMU does.
+ */
+
+import { ByteWriter, VmigError, describeError } from '../core/index.js';
+import { listenMigration, readMigrationFile } from '../host/index.js';
+import type { MigrationLink, MigrationListener } from '../host/index.js';
+import { GUEST_FIRMWARE_BUILD_ID, GUEST_RAM_LAYOUT_VERSION } from '../guest/index.js';
+import type { AnnounceParams } from '../devices/net/index.js';
+import type { VirtioSavedState } from '../virtio/index.js';
+import { MIG_CMD_OPEN_RETURN_PATH, MIG_CMD_PING, StreamDecoder } from '../stream/index.js';
+import type { SectionCodec, SectionHeader, StreamItem } from '../stream/index.js';
+import { loadState, saveState } from '../vmstate/index.js';
+import type { VmState, Vmsd, VmstateContext } from '../vmstate/index.js';
+import { encodeReturnPath } from './return-path.js';
+import type { DestinationReport, ReturnPathMessage } from './return-path.js';
+import type { MigrationUri } from './uri.js';
+import { formatMigrationUri } from './uri.js';
+import { GUEST_SECTION_IDSTR, RAM_BLOCK_NAME, VCPU_SECTION_IDSTR, guestMismatch, guestSectionVmsd, vcpuSectionVmsd } from './vmig-sections.js';
+import type { GuestSectionState, VcpuSectionState } from './vmig-sections.js';
+import { announceSelf } from './self-announce.js';
+import type { SelfAnnounce } from './self-announce.js';
+import { nowMs, phasesJson } from './migration-types.js';
+import type { DowntimePhases, MigratableVm, MigrationStatus } from './migration-types.js';
+
+export interface IncomingOptions {
+  uri: MigrationUri;
+  announce: AnnounceParams;
+  /** Emit MIGRATION events beyond the initial `setup` (capability `events`). */
+  events: () => boolean;
+}
+
+const PAGE = 4096;
+
+export class IncomingMigration {
+  readonly #vm: MigratableVm;
+  readonly #opts: IncomingOptions;
+  readonly #decoder: StreamDecoder;
+  #status: MigrationStatus = 'none';
+  #error: string | undefined;
+  #listener: MigrationListener | undefined;
+  #link: MigrationLink | undefined;
+  #stopFile: (() => void) | undefined;
+  #returnPath = false;
+  #guestChecked = false;
+  readonly #vcpuStates = new Map<number, VcpuSectionState>();
+  #netState: VirtioSavedState | undefined;
+  #switchedOver = false;
+  readonly #phases: DowntimePhases = {};
+  #announce: SelfAnnounce | undefined;
+  #resolveDone!: (ok: boolean) => void;
+  /** Resolves true once the guest runs here, false when the incoming migration failed. */
+  readonly done: Promise<boolean>;
+  /** The device state right after the load, saved back from the device (compare with the source's). */
+  loadedNetState: VmState | undefined;
+  /** The address actually listened on (tcp port 0 → the port picked). */
+  listeningUri: string | undefined;
+
+  constructor(vm: MigratableVm, options: IncomingOptions) {
+    this.#vm = vm;
+    this.#opts = options;
+    this.done = new Promise((resolve) => (this.#resolveDone = resolve));
+    this.#decoder = new StreamDecoder({ resolve: (h) => this.#codec(h), footers: 'auto', configuration: 'required' });
+  }
+
+  get status(): MigrationStatus {
+    return this.#status;
+  }
+
+  get error(): string | undefined {
+    return this.#error;
+  }
+
+  info(): Record<string, unknown> {
+    if (this.#status === 'none') return {};
+    const out: Record<string, unknown> = { status: this.#status };
+    if (this.#error) out['error-desc'] = this.#error;
+    if (this.listeningUri && this.#opts.uri.kind !== 'file') {
+      const u = this.#opts.uri;
+      out['socket-address'] = [u.kind === 'tcp' ? { type: 'inet', host: u.host, port: String(this.listeningUri.split(':').pop()) } : { type: 'unix', path: u.path }];
+    }
+    if (Object.keys(this.#phases).length > 0) out['x-vmig'] = { 'downtime-phases': phasesJson(this.#phases) };
+    return out;
+  }
+
+  /**
+   * Start listening (tcp/unix) or reading (file).
+   * @throws VmigError ERR_HOST_MIGRATION_LISTEN_FAILED, ERR_HOST_FILE_UNREADABLE
+   */
+  async start(): Promise<void> {
+    const u = this.#opts.uri;
+    this.#status = 'setup';
+    // QEMU's destination always reports setup, whatever the events capability.
+    this.#vm.emitEvent('MIGRATION', { status: 'setup' });
+    const handlers = { onData: (c: Uint8Array) => this.#onData(c), onClose: (e?: Error) => this.#onClose(e) };
+    if (u.kind === 'file') {
+      this.listeningUri = formatMigrationUri(u);
+      this.#stopFile = readMigrationFile(u.path, handlers).stop;
+      return;
+    }
+    this.#listener = await listenMigration(u.kind === 'tcp' ? { kind: 'tcp', host: u.host, port: u.port } : { kind: 'unix', path: u.path }, (link) => {
+      this.#link = link;
+      void this.#listener?.close();
+      return handlers;
+    });
+    this.listeningUri = this.#listener.uri;
+  }
+
+  #setStatus(s: MigrationStatus): void {
+    if (this.#status === s) return;
+    this.#status = s;
+    if (this.#opts.events()) this.#vm.emitEvent('MIGRATION', { status: s });
+  }
+
+  #codec(h: SectionHeader): SectionCodec | undefined {
+    const nic = this.#vm.nic;
+    if (h.idstr === GUEST_SECTION_IDSTR) return vmsdCodec(guestSectionVmsd, {});
+    if (h.idstr === VCPU_SECTION_IDSTR) return vmsdCodec(vcpuSectionVmsd, {});
+    if (nic && h.idstr === this.#vm.nicIdstr) return vmsdCodec(nic.sectionVmsd(), nic.vmstateContext());
+    return undefined;
+  }
+
+  #onData(chunk: Uint8Array): void {
+    if (this.#switchedOver || this.#status === 'failed') return;
+    if (this.#status === 'setup') this.#setStatus('active');
+    try {
+      for (const item of this.#decoder.push(chunk)) {
+        this.#item(item);
+        if (this.#over()) return;
+      }
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  #over(): boolean {
+    return this.#switchedOver || this.#status === 'failed';
+  }
+
+  #onClose(err?: Error): void {
+    if (this.#switchedOver || this.#status === 'failed') return;
+    this.#fail(err ?? new VmigError('ERR_MIGRATE_STREAM_ENDED', `the migration stream ended at byte ${this.#decoder.offset}, before EOF: nothing was applied and the guest was not started`));
+  }
+
+  #item(item: StreamItem): void {
+    const vm = this.#vm;
+    switch (item.type) {
+      case 'configuration':
+        if (item.config.machine !== vm.machineType) {
+          throw new VmigError('ERR_MIGRATE_MACHINE_MISMATCH', `Machine type mismatch: the stream is for ${item.config.machine}, this VM is ${vm.machineType} (start the destination with -machine ${item.config.machine})`);
+        }
+        return;
+      case 'command':
+        if (item.cmd === MIG_CMD_OPEN_RETURN_PATH) {
+          if (!this.#link) throw new VmigError('ERR_MIGRATE_NO_RETURN_PATH', 'the stream asks for a return path, but a file has none');
+          this.#returnPath = true;
+          // Nothing of vmig's needs loading before the switchover here: acknowledge it at once (QEMU does the same when no device holds it back).
+          this.#reply({ type: 'switchover-ack' });
+        } else if (item.cmd === MIG_CMD_PING) {
+          const v = item.data.length === 4 ? ((item.data[0]! << 24) | (item.data[1]! << 16) | (item.data[2]! << 8) | item.data[3]!) >>> 0 : 0;
+          if (this.#returnPath) this.#reply({ type: 'pong', value: v });
+        } else {
+          throw new VmigError('ERR_MIGRATE_UNSUPPORTED', `the stream uses migration command ${item.cmd} (postcopy, COLO or a newer QEMU feature), which vmig does not support`);
+        }
+        return;
+      case 'section':
+        if (item.header.idstr === 'ram' && item.header.kind !== 'start' && !this.#guestChecked) {
+          throw new VmigError('ERR_MIGRATE_BAD_STREAM', 'RAM arrived before the vmig-guest section: the source is not a vmig of this family');
+        }
+        return;
+      case 'device-state':
+        this.#deviceState(item.header, item.state);
+        return;
+      case 'ram-blocks': {
+        const b = item.blocks;
+        if (b.length !== 1 || b[0]!.idstr !== RAM_BLOCK_NAME || b[0]!.usedLength !== vm.memory.size) {
+          throw new VmigError('ERR_MIGRATE_RAM_MISMATCH', `RAM blocks differ: the stream has ${b.map((x) => `${x.idstr} (${x.usedLength} bytes)`).join(', ')}, this VM has ${RAM_BLOCK_NAME} (${vm.memory.size} bytes)`);
+        }
+        if (!this.#guestChecked) throw new VmigError('ERR_MIGRATE_BAD_STREAM', 'RAM arrived before the vmig-guest section: the source is not a vmig of this family');
+        return;
+      }
+      case 'ram-page':
+        vm.memory.bytes.set(item.data, item.addr);
+        return;
+      case 'ram-zero':
+        vm.memory.bytes.fill(item.fill, item.addr, item.addr + PAGE);
+        return;
+      case 'ram-xbzrle':
+      case 'ram-compressed':
+        throw new VmigError('ERR_MIGRATE_UNSUPPORTED', `the stream has ${item.type === 'ram-xbzrle' ? 'XBZRLE' : 'compressed'} pages, which vmig does not support`);
+      case 'eof':
+        this.#switchover();
+        return;
+      default:
+        return;
+    }
+  }
+
+  #deviceState(h: SectionHeader, state: VmState): void {
+    const vm = this.#vm;
+    if (h.idstr === GUEST_SECTION_IDSTR) {
+      const here: GuestSectionState = { firmwareBuildId: GUEST_FIRMWARE_BUILD_ID, ramLayoutVersion: GUEST_RAM_LAYOUT_VERSION, vcpuCount: vm.vcpus.length, ramBytes: BigInt(vm.memory.size) };
+      const why = guestMismatch(state as unknown as GuestSectionState, here);
+      if (why) throw new VmigError('ERR_MIGRATE_GUEST_MISMATCH', `Cannot take this guest: ${why}`);
+      this.#guestChecked = true;
+    } else if (h.idstr === VCPU_SECTION_IDSTR) {
+      if (h.instanceId >= vm.vcpus.length) throw new VmigError('ERR_MIGRATE_BAD_STREAM', `the stream has state for vCPU ${h.instanceId}; this VM has ${vm.vcpus.length}`);
+      this.#vcpuStates.set(h.instanceId, state as unknown as VcpuSectionState);
+    } else {
+      this.#netState = state as unknown as VirtioSavedState;
+    }
+  }
+
+  #switchover(): void {
+    const vm = this.#vm;
+    if (!this.#guestChecked) throw new VmigError('ERR_MIGRATE_BAD_STREAM', 'the stream reached EOF without a vmig-guest section');
+    for (const v of vm.vcpus) if (!this.#vcpuStates.has(v.index)) throw new VmigError('ERR_MIGRATE_BAD_STREAM', `the stream reached EOF without state for vCPU ${v.index}`);
+    const nic = vm.nic;
+    if (nic && !this.#netState) throw new VmigError('ERR_MIGRATE_BAD_STREAM', `the stream reached EOF without state for ${vm.nicIdstr}`);
+    const t0 = nowMs();
+    if (nic && this.#netState) {
+      nic.setAnnounceParams(this.#opts.announce);
+      nic.loadState(this.#netState, { deferBackendAttach: true });
+    }
+    const t1 = nowMs();
+    nic?.attachBackend();
+    const t2 = nowMs();
+    for (const v of vm.vcpus) {
+      const st = this.#vcpuStates.get(v.index)!;
+      v.setGuestNowNs(st.guestClockNs);
+      v.setPendingInterrupts(st.irqPending);
+    }
+    if (nic) this.#announce = announceSelf(nic, this.#opts.announce);
+    const t3 = nowMs();
+    this.#switchedOver = true;
+    vm.startIncoming();
+    const t4 = nowMs();
+    Object.assign(this.#phases, { deviceLoad: t1 - t0, backendAttach: t2 - t1, announce: t3 - t2, resume: t4 - t3 });
+    const report: DestinationReport = { ok: true, phases: { deviceLoadMs: t1 - t0, backendAttachMs: t2 - t1, announceMs: t3 - t2, resumeMs: t4 - t3 } };
+    if (this.#returnPath) {
+      this.#reply({ type: 'report', report });
+      this.#reply({ type: 'shut', status: 0 });
+    }
+    this.#finishLink();
+    this.#setStatus('completed');
+    // Off the critical path: what the device holds now, for comparison with the source.
+    if (nic) this.loadedNetState = nic.saveState() as unknown as VmState;
+    this.#resolveDone(true);
+  }
+
+  #fail(err: unknown): void {
+    if (this.#status === 'failed') return;
+    this.#error = describeError(err);
+    this.#vm.log(`incoming migration failed: ${this.#error}`);
+    if (this.#link && !this.#link.closed) {
+      this.#reply({ type: 'report', report: { ok: false, error: this.#error } });
+      this.#reply({ type: 'shut', status: 1 });
+    }
+    this.#finishLink();
+    this.#setStatus('failed');
+    this.#resolveDone(false);
+  }
+
+  /** Flush our last messages, then close. */
+  #finishLink(): void {
+    this.#stopFile?.();
+    void this.#listener?.close();
+    const link = this.#link;
+    if (link) void link.end().then(() => setTimeout(() => link.destroy(), 200).unref());
+  }
+
+  #reply(m: ReturnPathMessage): void {
+    this.#link?.write(encodeReturnPath(m));
+  }
+
+  /** Give up (the VM is shutting down). */
+  close(): void {
+    this.#announce?.stop();
+    this.#stopFile?.();
+    void this.#listener?.close();
+    this.#link?.destroy();
+  }
+}
+
+function vmsdCodec(vmsd: Vmsd, ctx: VmstateContext): SectionCodec {
+  return {
+    load(r, header) {
+      const state: VmState = {};
+      loadState(r, vmsd, state, header.version, ctx);
+      return state;
+    },
+    save(w: ByteWriter, state: VmState) {
+      saveState(w, vmsd, state, ctx);
+    },
+  };
+}

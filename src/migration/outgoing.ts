@@ -1,0 +1,388 @@
+/**
+ * The source side of a live migration (DESIGN §5), QEMU's pre-copy:
+ *
+ *   setup   connect; header, configuration, [OPEN_RETURN_PATH, PING],
+ *           vmig-guest (FULL), RAM START (block list)
+ *   active  RAM passes in PART sections: every page first, then the pages
+ *           dirtied during the previous pass, rate-limited to max-bandwidth.
+ *           After each pass the dirty log is synced; the source switches
+ *           over once the remaining bytes fit in downtime-limit at the
+ *           measured bandwidth (and, with switchover-ack, once the
+ *           destination has acknowledged)
+ *   device  stop vCPUs, quiesce virtio-net, RAM END with the last dirty
+ *           pages, vmig-vcpu and virtio-net FULL sections, EOF, vmdesc;
+ *           then wait for the destination's SHUT on the return path
+ *
+ * Any failure before the destination reports "running" resumes the VM here:
+ * the guest never runs on both sides, or on neither.
+ */
+
+import { ByteWriter, VmigError, describeError } from '../core/index.js';
+import { connectMigration, openMigrationFileSink } from '../host/index.js';
+import type { MigrationLink } from '../host/index.js';
+import { GUEST_FIRMWARE_BUILD_ID, GUEST_RAM_LAYOUT_VERSION } from '../guest/index.js';
+import type { DirtySnapshot } from '../memory/index.js';
+import { MIG_CMD_OPEN_RETURN_PATH, MIG_CMD_PING, StreamEncoder } from '../stream/index.js';
+import type { SectionHeader } from '../stream/index.js';
+import { formatQemuJson, saveState, saveWithVmdesc } from '../vmstate/index.js';
+import type { JsonObject, VmState, Vmsd, VmstateContext } from '../vmstate/index.js';
+import { PageScanner, allPages, pagesOf } from './ram-pages.js';
+import { ReturnPathDecoder } from './return-path.js';
+import type { DestinationReport } from './return-path.js';
+import type { MigrationUri } from './uri.js';
+import { formatMigrationUri } from './uri.js';
+import { GUEST_SECTION_IDSTR, RAM_BLOCK_NAME, VCPU_SECTION_IDSTR, guestSectionVmsd, vcpuSectionVmsd } from './vmig-sections.js';
+import type { GuestSectionState, VcpuSectionState } from './vmig-sections.js';
+import { emptyRamStats, nowMs, phasesJson, ramStatsJson, round3 } from './migration-types.js';
+import type { DowntimePhases, MigratableVm, MigrationCapability, MigrationParameters, MigrationStatus, RamStats } from './migration-types.js';
+
+export const SECTION_ID = { guest: 1, ram: 2, vcpu: 10, nic: 40 } as const;
+const RAM_VERSION = 4;
+/** Pages per PART section, and per write inside one (256 KiB of page data). */
+const PAGES_PER_SECTION = 4096;
+const PAGES_PER_WRITE = 64;
+const RATE_WINDOW_MS = 100;
+
+export interface OutgoingOptions {
+  uri: MigrationUri;
+  parameters: Readonly<MigrationParameters>;
+  capabilities: ReadonlySet<MigrationCapability>;
+}
+
+class Aborted extends Error {}
+
+export class OutgoingMigration {
+  readonly #vm: MigratableVm;
+  readonly #opts: OutgoingOptions;
+  readonly #returnPath: boolean;
+  #status: MigrationStatus = 'none';
+  #link: MigrationLink | undefined;
+  #error: string | undefined;
+  readonly #ram: RamStats;
+  readonly #phases: DowntimePhases = {};
+  #startedAt = 0;
+  #setupMs: number | undefined;
+  #totalMs: number | undefined;
+  #downtimeMs: number | undefined;
+  #downtimeStart = 0;
+  #expectedDowntimeMs: number;
+  #vmStopped = false;
+  #switchoverAcked = false;
+  #destReport: DestinationReport | undefined;
+  #shut: ((status: number) => void) | undefined;
+  #abort!: (err: Error) => void;
+  readonly #aborted: Promise<never>;
+  #bandwidth = 0;
+  #window = { start: 0, bytes: 0 };
+  /** The virtio-net state as it was saved at the stop (for comparison with the destination's). */
+  sentNetState: VmState | undefined;
+  readonly done: Promise<void>;
+
+  constructor(vm: MigratableVm, options: OutgoingOptions) {
+    this.#vm = vm;
+    this.#opts = options;
+    this.#returnPath = options.uri.kind !== 'file' && options.capabilities.has('return-path');
+    this.#ram = emptyRamStats(vm.memory.size);
+    this.#expectedDowntimeMs = options.parameters.downtimeLimitMs;
+    this.#aborted = new Promise<never>((_, reject) => {
+      this.#abort = reject;
+    });
+    this.#aborted.catch(() => undefined);
+    this.done = this.#run();
+  }
+
+  get status(): MigrationStatus {
+    return this.#status;
+  }
+
+  get error(): string | undefined {
+    return this.#error;
+  }
+
+  get finished(): boolean {
+    return this.#status === 'completed' || this.#status === 'failed' || this.#status === 'cancelled';
+  }
+
+  /** migrate_cancel: works in every state; a VM already stopped runs again. */
+  cancel(): void {
+    if (this.finished || this.#status === 'cancelling') return;
+    this.#setStatus('cancelling');
+    this.#abort(new Aborted('cancelled'));
+  }
+
+  /** query-migrate, QEMU's members plus `x-vmig`. */
+  info(): Record<string, unknown> {
+    const out: Record<string, unknown> = { status: this.#status };
+    const now = nowMs();
+    if (this.#status !== 'setup' && this.#status !== 'none') {
+      out['total-time'] = Math.round(this.#totalMs ?? now - this.#startedAt);
+      if (this.#setupMs !== undefined) out['setup-time'] = Math.round(this.#setupMs);
+      out.ram = ramStatsJson({ ...this.#ram, mbps: round3(this.#ram.mbps) });
+    }
+    if (this.#status === 'active' || this.#status === 'device') out['expected-downtime'] = Math.round(this.#expectedDowntimeMs);
+    if (this.#downtimeMs !== undefined) out.downtime = Math.round(this.#downtimeMs);
+    if (this.#error !== undefined) out['error-desc'] = this.#error;
+    const x: Record<string, unknown> = {
+      uri: formatMigrationUri(this.#opts.uri),
+      'return-path': this.#returnPath,
+      'downtime-measured-to': this.#returnPath ? 'destination-running' : 'source-sent',
+    };
+    if (this.#downtimeMs !== undefined) x['downtime-ms'] = round3(this.#downtimeMs);
+    if (Object.keys(this.#phases).length > 0) x['downtime-phases'] = phasesJson(this.#phases);
+    if (this.#destReport) x.destination = this.#destReport;
+    out['x-vmig'] = x;
+    return out;
+  }
+
+  #setStatus(s: MigrationStatus): void {
+    if (this.#status === s) return;
+    this.#status = s;
+    if (this.#opts.capabilities.has('events')) this.#vm.emitEvent('MIGRATION', { status: s });
+  }
+
+  async #run(): Promise<void> {
+    this.#startedAt = nowMs();
+    this.#setStatus('setup');
+    try {
+      await this.#race(this.#open());
+      const enc = new StreamEncoder({}, 1 << 20);
+      this.#setup(enc);
+      await this.#send(enc.take(), false);
+      this.#setupMs = nowMs() - this.#startedAt;
+      this.#setStatus('active');
+      const last = await this.#precopy(enc);
+      await this.#stopAndCopy(enc, last);
+      this.#complete();
+    } catch (err) {
+      this.#failed(err);
+    }
+  }
+
+  async #open(): Promise<void> {
+    const u = this.#opts.uri;
+    if (u.kind === 'file') {
+      this.#link = openMigrationFileSink(u.path);
+      return;
+    }
+    const rp = new ReturnPathDecoder();
+    this.#link = await connectMigration(u.kind === 'tcp' ? { kind: 'tcp', host: u.host, port: u.port } : { kind: 'unix', path: u.path }, {
+      onData: (chunk) => {
+        try {
+          for (const m of rp.push(chunk)) {
+            if (m.type === 'switchover-ack') this.#switchoverAcked = true;
+            else if (m.type === 'report') this.#destReport = m.report;
+            else if (m.type === 'shut') this.#shut?.(m.status);
+          }
+        } catch (err) {
+          this.#abort(err as Error);
+        }
+      },
+      onClose: (err) => {
+        const why = this.#destReport?.ok === false ? `the destination refused: ${this.#destReport.error}` : err ? describeError(err) : 'the destination closed the connection';
+        this.#abort(new VmigError('ERR_MIGRATE_DESTINATION_GONE', why));
+      },
+    });
+    if (this.#status === 'cancelling') throw new Aborted('cancelled');
+  }
+
+  #setup(enc: StreamEncoder): void {
+    const vm = this.#vm;
+    enc.header().configuration({ machine: vm.machineType });
+    if (this.#returnPath) {
+      enc.command(MIG_CMD_OPEN_RETURN_PATH);
+      enc.command(MIG_CMD_PING, new ByteWriter(4).u32be(1).finish());
+    }
+    const guest: GuestSectionState = { firmwareBuildId: GUEST_FIRMWARE_BUILD_ID, ramLayoutVersion: GUEST_RAM_LAYOUT_VERSION, vcpuCount: vm.vcpus.length, ramBytes: BigInt(vm.memory.size) };
+    this.#fullSection(enc, { kind: 'full', sectionId: SECTION_ID.guest, idstr: GUEST_SECTION_IDSTR, instanceId: 0, version: 1 }, guestSectionVmsd, { ...guest });
+    // Run the device-save path once now, so the stop-and-copy does not pay for cold code.
+    if (vm.nic) saveState(new ByteWriter(1 << 16), vm.nic.sectionVmsd(), vm.nic.saveState() as unknown as VmState, vm.nic.vmstateContext());
+    // Dirty logging starts now: the first pass sends every page anyway.
+    vm.memory.dirty.fetchAndClear();
+    enc.sectionHeader({ kind: 'start', sectionId: SECTION_ID.ram, idstr: 'ram', instanceId: 0, version: RAM_VERSION });
+    enc.ramBlocks([{ idstr: RAM_BLOCK_NAME, usedLength: vm.memory.size }]).ramEos().footer(SECTION_ID.ram);
+    this.#ram.dirtySyncCount = 1;
+    if (this.#opts.capabilities.has('events')) vm.emitEvent('MIGRATION_PASS', { pass: 1 });
+  }
+
+  /** Sections saved so far, for the vmdesc (built after EOF, outside the downtime). */
+  readonly #saved: { h: SectionHeader; vmsd: Vmsd; state: VmState; ctx: VmstateContext }[] = [];
+
+  #fullSection(enc: StreamEncoder, h: SectionHeader, vmsd: Vmsd, state: VmState, ctx: VmstateContext = {}): void {
+    enc.sectionHeader(h);
+    saveState(enc.w, vmsd, state, ctx);
+    enc.footer(h.sectionId);
+    this.#saved.push({ h, vmsd, state, ctx });
+  }
+
+  /**
+   * The trailing JSON description. The destination switches over at EOF and
+   * only skips this, so it is built after EOF has gone out: describing the
+   * virtio-net section costs milliseconds that would otherwise be downtime.
+   */
+  #vmdescJson(): string {
+    const devices: JsonObject[] = this.#saved.map(({ h, vmsd, state, ctx }) => saveWithVmdesc(new ByteWriter(1 << 16), vmsd, state, h.idstr, h.instanceId, ctx));
+    return formatQemuJson({ page_size: 4096, devices });
+  }
+
+  /** Pre-copy passes until the rest fits in downtime-limit. Returns the dirty pages not sent yet. */
+  async #precopy(enc: StreamEncoder): Promise<DirtySnapshot> {
+    const mem = this.#vm.memory;
+    const scanner = new PageScanner(mem);
+    let pages = allPages(mem.pageCount);
+    for (;;) {
+      const passStart = nowMs();
+      const bytesBefore = this.#ram.transferred;
+      await this.#sendPages(enc, scanner, pages, 'part', true);
+      const elapsed = Math.max(nowMs() - passStart, 0.001);
+      const snap = mem.dirty.fetchAndClear();
+      const dirty = snap.count();
+      this.#ram.dirtySyncCount++;
+      if (this.#opts.capabilities.has('events')) this.#vm.emitEvent('MIGRATION_PASS', { pass: this.#ram.dirtySyncCount });
+      const sent = this.#ram.transferred - bytesBefore;
+      // Bandwidth as QEMU measures it: bytes over time, only from passes long enough to mean something.
+      if (elapsed >= 10 || this.#bandwidth === 0) this.#bandwidth = (sent / elapsed) * 1000;
+      this.#ram.mbps = (this.#bandwidth * 8) / 1e6;
+      this.#ram.dirtyPagesRate = Math.round((dirty / elapsed) * 1000);
+      this.#ram.remaining = dirty * 4096;
+      this.#expectedDowntimeMs = this.#bandwidth > 0 ? (this.#ram.remaining / this.#bandwidth) * 1000 : this.#opts.parameters.downtimeLimitMs;
+      const fits = this.#expectedDowntimeMs <= this.#opts.parameters.downtimeLimitMs;
+      const acked = !this.#opts.capabilities.has('switchover-ack') || this.#switchoverAcked;
+      if (fits && acked) return snap;
+      pages = pagesOf(snap);
+      // Nothing dirty yet but waiting for the acknowledgement: don't spin.
+      if (pages.length === 0) await this.#race(sleep(5));
+    }
+  }
+
+  async #sendPages(enc: StreamEncoder, scanner: PageScanner, pages: Uint32Array, kind: 'part' | 'end', limited: boolean): Promise<void> {
+    let i = 0;
+    do {
+      enc.sectionHeader({ kind, sectionId: SECTION_ID.ram, idstr: 'ram', instanceId: 0, version: RAM_VERSION });
+      const sectionEnd = kind === 'end' ? pages.length : Math.min(i + PAGES_PER_SECTION, pages.length);
+      while (i < sectionEnd) {
+        const to = Math.min(i + PAGES_PER_WRITE, sectionEnd);
+        const zeros = scanner.encode(enc, pages, i, to);
+        this.#ram.duplicate += zeros;
+        this.#ram.normal += to - i - zeros;
+        this.#ram.normalBytes = this.#ram.normal * 4096;
+        i = to;
+        if (i < sectionEnd && enc.pendingBytes >= 128 * 1024) await this.#send(enc.take(), limited);
+      }
+      enc.ramEos().footer(SECTION_ID.ram);
+      if (kind === 'part') await this.#send(enc.take(), limited);
+    } while (i < pages.length);
+  }
+
+  async #stopAndCopy(enc: StreamEncoder, last: DirtySnapshot): Promise<void> {
+    const vm = this.#vm;
+    this.#downtimeStart = nowMs();
+    this.#setStatus('device');
+    this.#phases.vcpuPause = await vm.stopForMigration();
+    this.#vmStopped = true;
+    if (this.#status === 'cancelling') throw new Aborted('cancelled');
+    const t0 = nowMs();
+    const finalPages = pagesOf(last, vm.memory.dirty.fetchAndClear());
+    const bytesBefore = this.#ram.transferred;
+    const scanner = new PageScanner(vm.memory);
+    await this.#sendPages(enc, scanner, finalPages, 'end', false);
+    for (const v of vm.vcpus) {
+      const st: VcpuSectionState = { guestClockNs: v.guestNowNs(), irqPending: v.pendingInterrupts };
+      this.#fullSection(enc, { kind: 'full', sectionId: SECTION_ID.vcpu + v.index, idstr: VCPU_SECTION_IDSTR, instanceId: v.index, version: 1 }, vcpuSectionVmsd, { ...st });
+    }
+    const nic = vm.nic;
+    if (nic) {
+      const st = nic.saveState();
+      this.sentNetState = st as unknown as VmState;
+      this.#fullSection(enc, { kind: 'full', sectionId: SECTION_ID.nic, idstr: vm.nicIdstr, instanceId: 0, version: nic.sectionVmsd().version }, nic.sectionVmsd(), st as unknown as VmState, nic.vmstateContext());
+    }
+    enc.eof();
+    const t1 = nowMs();
+    this.#phases.deviceSave = t1 - t0;
+    await this.#send(enc.take(), false);
+    enc.vmdesc(this.#vmdescJson());
+    await this.#send(enc.take(), false);
+    if (this.#opts.uri.kind === 'file') await this.#link!.end();
+    else await this.#race(this.#link!.drained());
+    this.#phases.finalTransfer = nowMs() - t1;
+    this.#ram.downtimeBytes = this.#ram.transferred - bytesBefore;
+    this.#ram.remaining = 0;
+    if (!this.#returnPath) {
+      this.#downtimeMs = nowMs() - this.#downtimeStart;
+      return;
+    }
+    const sentAt = nowMs();
+    const status = await this.#race(new Promise<number>((resolve) => (this.#shut = resolve)));
+    if (status !== 0) throw new VmigError('ERR_MIGRATE_DESTINATION_FAILED', this.#destReport?.error ? `the destination failed: ${this.#destReport.error}` : `the destination failed (status ${status})`);
+    this.#downtimeMs = nowMs() - this.#downtimeStart;
+    const p = this.#destReport?.phases;
+    const destWork = (p?.deviceLoadMs ?? 0) + (p?.backendAttachMs ?? 0) + (p?.announceMs ?? 0) + (p?.resumeMs ?? 0);
+    if (p) {
+      this.#phases.deviceLoad = p.deviceLoadMs;
+      this.#phases.backendAttach = p.backendAttachMs;
+      this.#phases.announce = p.announceMs;
+      this.#phases.resume = p.resumeMs;
+    }
+    this.#phases.returnPath = Math.max(0, nowMs() - sentAt - destWork);
+  }
+
+  #complete(): void {
+    this.#totalMs = nowMs() - this.#startedAt;
+    this.#ram.precopyBytes = this.#ram.transferred - this.#ram.downtimeBytes;
+    this.#ram.pagesPerSecond = Math.round(((this.#ram.normal + this.#ram.duplicate) / this.#totalMs) * 1000);
+    this.#link?.destroy();
+    this.#vm.migrationCompleted();
+    this.#setStatus('completed');
+  }
+
+  #failed(err: unknown): void {
+    const cancelled = err instanceof Aborted || this.#status === 'cancelling';
+    this.#link?.destroy();
+    this.#totalMs = nowMs() - this.#startedAt;
+    this.#downtimeMs = undefined;
+    if (this.#vmStopped) this.#vm.resumeAfterFailedMigration();
+    if (cancelled) {
+      this.#setStatus('cancelled');
+      return;
+    }
+    const why = this.#destReport?.ok === false && this.#destReport.error ? `the destination refused: ${this.#destReport.error}` : describeError(err);
+    this.#error = why;
+    this.#vm.log(`migration failed: ${why}`);
+    this.#setStatus('failed');
+  }
+
+  /** Write, honouring backpressure and (in pre-copy) max-bandwidth. */
+  async #send(bytes: Uint8Array, limited: boolean): Promise<void> {
+    if (bytes.length === 0) return;
+    if (this.#status === 'cancelling') throw new Aborted('cancelled');
+    const link = this.#link!;
+    if (link.closed) {
+      // onClose has (or is about to have) aborted with the reason: let it win.
+      await this.#race(sleep(0));
+      throw new VmigError('ERR_MIGRATE_DESTINATION_GONE', 'the destination closed the connection');
+    }
+    const ok = link.write(bytes);
+    this.#ram.transferred += bytes.length;
+    if (!ok) await this.#race(link.drained());
+    const limit = this.#opts.parameters.maxBandwidth;
+    if (limited && limit > 0) {
+      const now = nowMs();
+      if (now - this.#window.start >= RATE_WINDOW_MS) this.#window = { start: now, bytes: 0 };
+      this.#window.bytes += bytes.length;
+      const allowance = (limit * RATE_WINDOW_MS) / 1000;
+      if (this.#window.bytes >= allowance) {
+        await this.#race(sleep(this.#window.start + RATE_WINDOW_MS - now));
+        this.#window = { start: nowMs(), bytes: 0 };
+      }
+    }
+    // Let the event loop run: the NIC's datapath and the vCPUs' MMIO share this thread.
+    if (limited) await this.#race(new Promise<void>((r) => setImmediate(r)));
+  }
+
+  #race<T>(p: Promise<T>): Promise<T> {
+    return Promise.race([p, this.#aborted]);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.max(0, ms)));
+}

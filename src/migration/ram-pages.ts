@@ -1,0 +1,88 @@
+/**
+ * RAM records for the migration stream: zero-page detection and the page
+ * lists of each pass. Pure functions over guest memory; the source decides
+ * when to call them and where the bytes go.
+ */
+
+import type { GuestMemory } from '../memory/index.js';
+import type { DirtySnapshot } from '../memory/index.js';
+import type { StreamEncoder } from '../stream/index.js';
+import { RAM_BLOCK_NAME } from './vmig-sections.js';
+
+const PAGE = 4096;
+const WORDS_PER_PAGE = PAGE / 4;
+
+/** Reads guest pages as 32-bit words for the zero check (one view per RAM). */
+export class PageScanner {
+  readonly #words: Int32Array;
+  readonly #mem: GuestMemory;
+
+  constructor(mem: GuestMemory) {
+    this.#mem = mem;
+    this.#words = new Int32Array(mem.bytes.buffer, mem.bytes.byteOffset, mem.size >>> 2);
+  }
+
+  /** True when every byte of the page is zero (checked 8 words at a time, leaving at the first non-zero). */
+  isZero(page: number): boolean {
+    const w = this.#words;
+    const end = (page + 1) * WORDS_PER_PAGE;
+    for (let i = page * WORDS_PER_PAGE; i < end; i += 8) {
+      if ((w[i]! | w[i + 1]! | w[i + 2]! | w[i + 3]! | w[i + 4]! | w[i + 5]! | w[i + 6]! | w[i + 7]!) !== 0) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Append one record per page of pages[from, to): ZERO for an all-zero page,
+   * PAGE (a copy of its bytes) otherwise. Returns how many were zero.
+   */
+  encode(enc: StreamEncoder, pages: Uint32Array, from: number, to: number): number {
+    let zeros = 0;
+    const bytes = this.#mem.bytes;
+    for (let i = from; i < to; i++) {
+      const page = pages[i]!;
+      const addr = page * PAGE;
+      if (this.isZero(page)) {
+        enc.ramZero(RAM_BLOCK_NAME, addr);
+        zeros++;
+      } else {
+        enc.ramPage(RAM_BLOCK_NAME, addr, bytes.subarray(addr, addr + PAGE));
+      }
+    }
+    return zeros;
+  }
+}
+
+/** Every page of RAM (the first pass). */
+export function allPages(pageCount: number): Uint32Array {
+  const out = new Uint32Array(pageCount);
+  for (let i = 0; i < pageCount; i++) out[i] = i;
+  return out;
+}
+
+/** The pages set in any of the snapshots, ascending. */
+export function pagesOf(...snapshots: DirtySnapshot[]): Uint32Array {
+  const first = snapshots[0];
+  if (!first) return new Uint32Array(0);
+  const words = first.words.slice();
+  for (const s of snapshots.slice(1)) for (let i = 0; i < words.length; i++) words[i]! |= s.words[i]!;
+  let n = 0;
+  for (let i = 0; i < words.length; i++) {
+    let v = words[i]!;
+    while (v !== 0) {
+      v &= v - 1;
+      n++;
+    }
+  }
+  const out = new Uint32Array(n);
+  let k = 0;
+  for (let i = 0; i < words.length; i++) {
+    let v = words[i]!;
+    while (v !== 0) {
+      const bit = 31 - Math.clz32(v & -v);
+      out[k++] = i * 32 + bit;
+      v = (v & (v - 1)) >>> 0;
+    }
+  }
+  return out;
+}
