@@ -64,6 +64,8 @@ export interface MigratableVm {
 /** The downtime broken into phases (ms), as `x-vmig.downtime-phases`. */
 export interface DowntimePhases {
   vcpuPause?: number;
+  /** Encoding the last dirty pages (RAM END). */
+  ramSave?: number;
   deviceSave?: number;
   finalTransfer?: number;
   deviceLoad?: number;
@@ -120,7 +122,7 @@ export function ramStatsJson(s: RamStats): Record<string, number> {
 export function phasesJson(p: DowntimePhases): Record<string, number> {
   const out: Record<string, number> = {};
   const names: [keyof DowntimePhases, string][] = [
-    ['vcpuPause', 'vcpu-pause'], ['deviceSave', 'device-save'], ['finalTransfer', 'final-transfer'], ['deviceLoad', 'device-load'],
+    ['vcpuPause', 'vcpu-pause'], ['ramSave', 'ram-save'], ['deviceSave', 'device-save'], ['finalTransfer', 'final-transfer'], ['deviceLoad', 'device-load'],
     ['backendAttach', 'backend-attach'], ['announce', 'announce'], ['resume', 'resume'], ['returnPath', 'return-path'],
   ];
   for (const [k, n] of names) if (p[k] !== undefined) out[n] = round3(p[k]!);

@@ -42,6 +42,7 @@ const RAM_VERSION = 4;
 const PAGES_PER_SECTION = 4096;
 const PAGES_PER_WRITE = 64;
 const RATE_WINDOW_MS = 100;
+const WARM_UP_RUNS = 12;
 
 export interface OutgoingOptions {
   uri: MigrationUri;
@@ -194,8 +195,9 @@ export class OutgoingMigration {
     }
     const guest: GuestSectionState = { firmwareBuildId: GUEST_FIRMWARE_BUILD_ID, ramLayoutVersion: GUEST_RAM_LAYOUT_VERSION, vcpuCount: vm.vcpus.length, ramBytes: BigInt(vm.memory.size) };
     this.#fullSection(enc, { kind: 'full', sectionId: SECTION_ID.guest, idstr: GUEST_SECTION_IDSTR, instanceId: 0, version: 1 }, guestSectionVmsd, { ...guest });
-    // Run the device-save path once now, so the stop-and-copy does not pay for cold code.
-    if (vm.nic) saveState(new ByteWriter(1 << 16), vm.nic.sectionVmsd(), vm.nic.saveState() as unknown as VmState, vm.nic.vmstateContext());
+    // Run the device-save path now, so the stop-and-copy does not pay for cold
+    // code: V8 needs several runs before the interpreter's paths are optimised.
+    for (let i = 0; vm.nic && i < WARM_UP_RUNS; i++) saveState(new ByteWriter(1 << 16), vm.nic.sectionVmsd(), vm.nic.saveState() as unknown as VmState, vm.nic.vmstateContext());
     // Dirty logging starts now: the first pass sends every page anyway.
     vm.memory.dirty.fetchAndClear();
     enc.sectionHeader({ kind: 'start', sectionId: SECTION_ID.ram, idstr: 'ram', instanceId: 0, version: RAM_VERSION });
@@ -285,6 +287,8 @@ export class OutgoingMigration {
     const bytesBefore = this.#ram.transferred;
     const scanner = new PageScanner(vm.memory);
     await this.#sendPages(enc, scanner, finalPages, 'end', false);
+    const tRam = nowMs();
+    this.#phases.ramSave = tRam - t0;
     for (const v of vm.vcpus) {
       const st: VcpuSectionState = { guestClockNs: v.guestNowNs(), irqPending: v.pendingInterrupts };
       this.#fullSection(enc, { kind: 'full', sectionId: SECTION_ID.vcpu + v.index, idstr: VCPU_SECTION_IDSTR, instanceId: v.index, version: 1 }, vcpuSectionVmsd, { ...st });
@@ -297,7 +301,7 @@ export class OutgoingMigration {
     }
     enc.eof();
     const t1 = nowMs();
-    this.#phases.deviceSave = t1 - t0;
+    this.#phases.deviceSave = t1 - tRam;
     await this.#send(enc.take(), false);
     enc.vmdesc(this.#vmdescJson());
     await this.#send(enc.take(), false);
@@ -312,17 +316,27 @@ export class OutgoingMigration {
     }
     const sentAt = nowMs();
     const status = await this.#race(new Promise<number>((resolve) => (this.#shut = resolve)));
+    const shutAt = nowMs();
     if (status !== 0) throw new VmigError('ERR_MIGRATE_DESTINATION_FAILED', this.#destReport?.error ? `the destination failed: ${this.#destReport.error}` : `the destination failed (status ${status})`);
-    this.#downtimeMs = nowMs() - this.#downtimeStart;
+    this.#downtimeMs = shutAt - this.#downtimeStart;
     const p = this.#destReport?.phases;
-    const destWork = (p?.deviceLoadMs ?? 0) + (p?.backendAttachMs ?? 0) + (p?.announceMs ?? 0) + (p?.resumeMs ?? 0);
     if (p) {
       this.#phases.deviceLoad = p.deviceLoadMs;
       this.#phases.backendAttach = p.backendAttachMs;
       this.#phases.announce = p.announceMs;
       this.#phases.resume = p.resumeMs;
     }
-    this.#phases.returnPath = Math.max(0, nowMs() - sentAt - destWork);
+    // Both VMMs read CLOCK_MONOTONIC; on one host the destination's instants
+    // split the wait exactly. On two hosts they are meaningless: then
+    // final-transfer stays "written and drained" and return-path the rest.
+    const times = this.#destReport?.times;
+    if (times && times.eofAt >= t1 && times.shutAt <= shutAt && times.eofAt <= times.shutAt) {
+      this.#phases.finalTransfer = times.eofAt - t1;
+      this.#phases.returnPath = shutAt - times.shutAt;
+    } else {
+      const destWork = (p?.deviceLoadMs ?? 0) + (p?.backendAttachMs ?? 0) + (p?.announceMs ?? 0) + (p?.resumeMs ?? 0);
+      this.#phases.returnPath = Math.max(0, shutAt - sentAt - destWork);
+    }
   }
 
   #complete(): void {

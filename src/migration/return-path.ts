@@ -42,6 +42,8 @@ export interface DestinationReport {
   error?: string;
   /** Destination phases inside downtime, in ms. */
   phases?: { deviceLoadMs?: number; backendAttachMs?: number; announceMs?: number; resumeMs?: number; [k: string]: number | undefined };
+  /** Host monotonic clock (ms) at EOF decoded, guest running, SHUT sent: meaningful to a source on the same host. */
+  times?: { eofAt: number; runningAt: number; shutAt: number };
   /** Anything else worth reporting (early-migration outcome, …). */
   [key: string]: unknown;
 }

@@ -264,6 +264,12 @@ function saveElement(w: ByteWriter, field: Field, type: FieldType, value: unknow
       if (value === null || typeof value !== 'object') throw new RangeError(`${field.name}: expected an object for struct ${type.vmsd.name}`);
       // VMS_STRUCT nests its description under "struct"; VMS_VSTRUCT (like tmp)
       // writes vmsd_name/version/fields into the field's own entry.
+      // Flat structs (virtio's 1024-entry tables) take the tight loop unless a vmdesc is being built.
+      const flat = !entry && type.structVersion === undefined && !type.vmsd.preSave && !type.vmsd.postSave ? flatLayout(type.vmsd) : undefined;
+      if (flat) {
+        saveFlat(w, flat, value as VmState);
+        return;
+      }
       let sub: JsonObject | undefined = entry;
       if (entry && type.structVersion === undefined) {
         sub = {};
@@ -594,6 +600,25 @@ function loadFlat(r: ByteReader, layout: FlatLayout, target: VmState): void {
       const arr: (number | bigint)[] = new Array(step.count);
       for (let i = 0; i < step.count; i++) arr[i] = readInt(r, step.type, step.expected);
       target[step.key] = arr;
+    }
+  }
+}
+
+/** The save side of loadFlat: the same bytes saveState writes for such a struct. */
+function saveFlat(w: ByteWriter, layout: FlatLayout, source: VmState): void {
+  for (const step of layout.steps) {
+    if (step.type === 'unused') {
+      w.zeros(step.size);
+    } else if (step.type === 'bool') {
+      const v = source[step.key];
+      if (typeof v !== 'boolean') throw new RangeError(`${step.key}: expected a boolean to save, got ${typeof v}`);
+      w.u8(v ? 1 : 0);
+    } else if (step.count < 0) {
+      writeInt(w, step.type, source[step.key], step.key);
+    } else {
+      const arr = source[step.key];
+      if (!Array.isArray(arr) || arr.length < step.count) throw new RangeError(`${step.key}: expected an array of at least ${step.count} elements to save`);
+      for (let i = 0; i < step.count; i++) writeInt(w, step.type, arr[i], step.key);
     }
   }
 }

@@ -415,7 +415,21 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
    * @throws VmigError ERR_NET_STATE_MISMATCH, ERR_NET_STATE_INVALID
    */
   loadState(saved: VirtioSavedState, options: { deferBackendAttach?: boolean } = {}): void {
-    const plan = planLoad(saved, {
+    this.#applyPlan(this.#plan(saved));
+    if (!options.deferBackendAttach) this.attachBackend();
+  }
+
+  /**
+   * Every check loadState() makes, without applying anything: a destination
+   * can refuse a state before it touches the device (and warm the code).
+   * @throws VmigError ERR_NET_STATE_MISMATCH, ERR_NET_STATE_INVALID
+   */
+  checkState(saved: VirtioSavedState): void {
+    this.#plan(saved);
+  }
+
+  #plan(saved: VirtioSavedState): LoadPlan {
+    return planLoad(saved, {
       memory: this.memory,
       hostFeatures: this.hostFeatures,
       maxQueuePairs: this.maxQueuePairs,
@@ -427,8 +441,6 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
       hasVnetHdr: this.backend.hasVnetHdr,
       hasUfo: this.backend.hasUfo,
     });
-    this.#applyPlan(plan);
-    if (!options.deferBackendAttach) this.attachBackend();
   }
 
   /**
