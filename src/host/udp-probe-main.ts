@@ -6,9 +6,10 @@
  * It runs inside a namespace (`ip netns exec … node udp-probe-main.js`) and
  * is driven by lines on stdin:
  *   mark  → one JSON line for the window since the previous mark:
- *           {sent, received, lost, maxGapMs}. A probe counts in the window it
- *           was sent in; one sent in the last 250 ms is not judged yet and
- *           moves to the next window.
+ *           {sent, received, lost, maxGapMs}. Counts cover the probes sent
+ *           up to 250 ms before the mark (younger ones are not judged yet and
+ *           belong to the next window); maxGapMs is the longest time without
+ *           a reply since the previous mark, including the gap still open.
  *   stop  → the same for the rest, after a 300 ms grace, then exit.
  *
  * Usage: node udp-probe-main.js HOST PORT INTERVAL_MS
@@ -23,40 +24,42 @@ const interval = Number(intervalText);
 const JUDGE_AFTER_MS = 250;
 
 const socket = dgram.createSocket('udp4');
-/** Sequence → send time, for probes not yet answered nor judged. */
-const outstanding = new Map<number, number>();
+/** Probes not reported yet, in send order: sequence → {send time, answered}. */
+const pending = new Map<number, { at: number; answered: boolean }>();
 let seq = 0;
-let window = { sent: 0, received: 0, lost: 0, maxGapMs: 0 };
+let maxGap = 0;
 let lastReply = performance.now();
 
 socket.on('message', (msg) => {
-  const n = Number(msg.toString().replace(/^probe-/, ''));
-  if (!outstanding.delete(n)) return;
+  const p = pending.get(Number(msg.toString().replace(/^probe-/, '')));
+  if (!p || p.answered) return;
+  p.answered = true;
   const now = performance.now();
-  window.received++;
-  window.maxGapMs = Math.max(window.maxGapMs, now - lastReply);
+  maxGap = Math.max(maxGap, now - lastReply);
   lastReply = now;
 });
 
 const timer = setInterval(() => {
   const n = seq++;
-  outstanding.set(n, performance.now());
-  window.sent++;
+  pending.set(n, { at: performance.now(), answered: false });
   socket.send(Buffer.from(`probe-${n}`), port, host);
 }, interval);
 
 function report(judgeAll: boolean): void {
   const now = performance.now();
-  for (const [n, at] of outstanding) {
-    if (judgeAll || now - at > JUDGE_AFTER_MS) {
-      outstanding.delete(n);
-      window.lost++;
-    }
+  const cut = judgeAll ? Infinity : now - JUDGE_AFTER_MS;
+  const w = { sent: 0, received: 0, lost: 0 };
+  for (const [n, p] of pending) {
+    if (p.at > cut) break;
+    pending.delete(n);
+    w.sent++;
+    if (p.answered) w.received++;
+    else w.lost++;
   }
   // The gap still open at the mark counts too: a probe stream that stopped answering has a growing gap.
-  const gap = Math.max(window.maxGapMs, now - lastReply);
-  process.stdout.write(`${JSON.stringify({ ...window, maxGapMs: Math.round(gap * 10) / 10 })}\n`);
-  window = { sent: 0, received: 0, lost: 0, maxGapMs: 0 };
+  const gap = Math.max(maxGap, now - lastReply);
+  maxGap = 0;
+  process.stdout.write(`${JSON.stringify({ ...w, maxGapMs: Math.round(gap * 10) / 10 })}\n`);
 }
 
 socket.bind(() => {

@@ -16,7 +16,7 @@ import type { QmpCommandRegistry } from '../control/index.js';
 import { IncomingMigration, MIGRATION_CAPABILITIES, OutgoingMigration, DEFAULT_PARAMETERS, SUPPORTED_CAPABILITIES, announceSelf, parseMigrationUri } from '../migration/index.js';
 import type { MigratableVm, MigrationCapability, MigrationParameters, MigrationUri } from '../migration/index.js';
 
-const PARAMETER_NAMES: [keyof MigrationParameters, string][] = [
+const PARAMETER_NAMES: [Exclude<keyof MigrationParameters, 'recordDeviceState'>, string][] = [
   ['downtimeLimitMs', 'downtime-limit'],
   ['maxBandwidth', 'max-bandwidth'],
   ['announceInitialMs', 'announce-initial'],
@@ -52,6 +52,7 @@ export class MigrationController {
       uri,
       announce: this.#announceParams(),
       events: () => this.capabilities.has('events'),
+      recordDeviceState: () => this.parameters.recordDeviceState,
     });
     this.incoming = inc;
     await inc.start();
@@ -134,9 +135,9 @@ export class MigrationController {
       name: 'query-migrate-capabilities',
       handler: () => MIGRATION_CAPABILITIES.map((c) => ({ capability: c, state: this.capabilities.has(c) })),
     });
-    r.register<Record<string, number>>({
+    r.register<Record<string, number> & { 'x-vmig-record-device-state'?: boolean }>({
       name: 'migrate-set-parameters',
-      args: { '*downtime-limit': 'uint64', '*max-bandwidth': 'size', '*announce-initial': 'size', '*announce-max': 'size', '*announce-rounds': 'size', '*announce-step': 'size' },
+      args: { '*downtime-limit': 'uint64', '*max-bandwidth': 'size', '*announce-initial': 'size', '*announce-max': 'size', '*announce-rounds': 'size', '*announce-step': 'size', '*x-vmig-record-device-state': 'bool' },
       handler: (a) => {
         const check = (name: string, max: number, what: string, min = 0) => {
           const v = a[name];
@@ -148,13 +149,14 @@ export class MigrationController {
         check('announce-rounds', 1000, 'an integer in the range of 0 to 1000');
         check('announce-step', 10_000, 'an integer in the range of 1 to 10000 milliseconds', 1);
         // Applied together, after every check: a refused call changes nothing. A running migration sees the new values at once.
-        for (const [key, name] of PARAMETER_NAMES) if (a[name] !== undefined) this.parameters[key] = a[name]!;
+        for (const [key, name] of PARAMETER_NAMES) if (a[name] !== undefined) (this.parameters[key] as number) = a[name]!;
+        if (a['x-vmig-record-device-state'] !== undefined) this.parameters.recordDeviceState = a['x-vmig-record-device-state'];
         return {};
       },
     });
     r.register({
       name: 'query-migrate-parameters',
-      handler: () => Object.fromEntries(PARAMETER_NAMES.map(([key, name]) => [name, this.parameters[key]])),
+      handler: () => ({ ...Object.fromEntries(PARAMETER_NAMES.map(([key, name]) => [name, this.parameters[key]])), 'x-vmig-record-device-state': this.parameters.recordDeviceState }),
     });
     r.register<{ initial?: number; max?: number; rounds?: number; step?: number }>({
       name: 'announce-self',

@@ -38,6 +38,8 @@ import type { DowntimePhases, MigratableVm, MigrationStatus } from './migration-
 export interface IncomingOptions {
   uri: MigrationUri;
   announce: AnnounceParams;
+  /** Save the loaded virtio-net state back before resuming (x-vmig-record-device-state). */
+  recordDeviceState: () => boolean;
   /** Emit MIGRATION events beyond the initial `setup` (capability `events`). */
   events: () => boolean;
 }
@@ -265,20 +267,25 @@ export class IncomingMigration {
     }
     if (nic) this.#announce = announceSelf(nic, this.#opts.announce);
     const t3 = nowMs();
+    // What the device holds after the load, before the guest can change it (opt-in: it costs downtime).
+    if (nic && this.#opts.recordDeviceState()) this.loadedNetState = nic.saveState() as unknown as VmState;
+    const t3b = nowMs();
     this.#switchedOver = true;
     vm.startIncoming();
     const t4 = nowMs();
-    Object.assign(this.#phases, { deviceLoad: t1 - t0, backendAttach: t2 - t1, announce: t3 - t2, resume: t4 - t3 });
+    Object.assign(this.#phases, { deviceLoad: t1 - t0, backendAttach: t2 - t1, announce: t3 - t2, resume: t4 - t3b });
     // Host monotonic times (ms): comparable with the source's when both run on one host.
-    const report: DestinationReport = { ok: true, phases: { deviceLoadMs: t1 - t0, backendAttachMs: t2 - t1, announceMs: t3 - t2, resumeMs: t4 - t3 }, times: { eofAt: this.#eofAt, runningAt: t4, shutAt: nowMs() } };
+    const report: DestinationReport = {
+      ok: true,
+      phases: { deviceLoadMs: t1 - t0, backendAttachMs: t2 - t1, announceMs: t3 - t2, resumeMs: t4 - t3b, ...(t3b - t3 > 0.001 ? { recordStateMs: t3b - t3 } : {}) },
+      times: { eofAt: this.#eofAt, runningAt: t4, shutAt: nowMs() },
+    };
     if (this.#returnPath) {
       this.#reply({ type: 'report', report });
       this.#reply({ type: 'shut', status: 0 });
     }
     this.#finishLink();
     this.#setStatus('completed');
-    // Off the critical path: what the device holds now, for comparison with the source.
-    if (nic) this.loadedNetState = nic.saveState() as unknown as VmState;
     this.#resolveDone(true);
   }
 
