@@ -95,7 +95,8 @@ export class VmProcess {
 
   async waitReady(timeoutMs = 10_000): Promise<void> {
     const end = Date.now() + timeoutMs;
-    while (!(await this.guestStatus()).ready) {
+    // A destination answers "inmigrate" until its guest arrives.
+    while (!(await this.guestStatus().catch(() => ({ ready: false }))).ready) {
       if (Date.now() > end) throw new VmigError('ERR_CLI_VM_START_FAILED', `${this.name}: the guest did not become ready`);
       await new Promise((r) => setTimeout(r, 5));
     }

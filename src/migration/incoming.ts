@@ -46,6 +46,8 @@ export interface IncomingOptions {
 
 const PAGE = 4096;
 const WARM_UP_RUNS = 12;
+/** How long a refusing destination waits for the source to read its report and hang up. */
+const REFUSAL_LINGER_MS = 3000;
 
 export class IncomingMigration {
   readonly #vm: MigratableVm;
@@ -62,6 +64,8 @@ export class IncomingMigration {
   #netState: VirtioSavedState | undefined;
   #switchedOver = false;
   #eofAt = 0;
+  /** After a refusal: what to do once the source has hung up. */
+  #lingering: (() => void) | undefined;
   readonly #phases: DowntimePhases = {};
   #announce: SelfAnnounce | undefined;
   #resolveDone!: (ok: boolean) => void;
@@ -172,6 +176,7 @@ export class IncomingMigration {
   }
 
   #onClose(err?: Error): void {
+    if (this.#lingering) return this.#lingering();
     if (this.#switchedOver || this.#status === 'failed') return;
     this.#fail(err ?? new VmigError('ERR_MIGRATE_STREAM_ENDED', `the migration stream ended at byte ${this.#decoder.offset}, before EOF: nothing was applied and the guest was not started`));
   }
@@ -293,13 +298,24 @@ export class IncomingMigration {
     if (this.#status === 'failed') return;
     this.#error = describeError(err);
     this.#vm.log(`incoming migration failed: ${this.#error}`);
-    if (this.#link && !this.#link.closed) {
-      this.#reply({ type: 'report', report: { ok: false, error: this.#error } });
-      this.#reply({ type: 'shut', status: 1 });
-    }
-    this.#finishLink();
     this.#setStatus('failed');
-    this.#resolveDone(false);
+    const link = this.#link;
+    if (!link || link.closed) {
+      this.#finishLink();
+      this.#resolveDone(false);
+      return;
+    }
+    // Tell the source why, then keep reading (and dropping) until it hangs
+    // up: closing a socket with unread bytes resets it, and the reset can
+    // overtake our report.
+    this.#reply({ type: 'report', report: { ok: false, error: this.#error } });
+    this.#reply({ type: 'shut', status: 1 });
+    const timer = setTimeout(() => link.destroy(), REFUSAL_LINGER_MS);
+    this.#lingering = () => {
+      clearTimeout(timer);
+      this.#finishLink();
+      this.#resolveDone(false);
+    };
   }
 
   /** Flush our last messages, then close. */

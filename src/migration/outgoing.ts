@@ -171,7 +171,10 @@ export class OutgoingMigration {
         try {
           for (const m of rp.push(chunk)) {
             if (m.type === 'switchover-ack') this.#switchoverAcked = true;
-            else if (m.type === 'report') this.#destReport = m.report;
+            else if (m.type === 'report') {
+              this.#destReport = m.report;
+              if (!m.report.ok) this.#abort(new VmigError('ERR_MIGRATE_DESTINATION_REFUSED', `the destination refused: ${m.report.error ?? 'no reason given'}`));
+            }
             else if (m.type === 'shut') this.#shut?.(m.status);
           }
         } catch (err) {

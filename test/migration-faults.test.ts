@@ -1,0 +1,231 @@
+/**
+ * Issue #4: file: migration and failure semantics, in a private namespace.
+ *
+ *   - a stream written with file: decodes with `vmig analyze` (virtio-net by
+ *     the same description that decodes the QEMU 7.2 fixture), and
+ *     `-incoming file:` resumes the guest from it;
+ *   - the destination killed during setup, pre-copy and stop-and-copy; the
+ *     connection cut mid-stream; a corrupted byte; a wrong machine type;
+ *     migrate_cancel; a second migrate during one. Each ends with the
+ *     source's guest running (its memory verifier still clean), a clear
+ *     error in query-migrate, and the destination gone — exiting non-zero
+ *     when it refused — without ever having run the guest.
+ *
+ * One source VM serves every fault case: surviving them in a row is the point.
+ * A proxy between source and destination (unix sockets reach across the
+ * namespace) acts at the precise point of the stream each case needs.
+ */
+
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { VmProcess } from '../src/cli/vm-process.js';
+import type { VmSpec } from '../src/cli/vm-process.js';
+import { analyzeStream } from '../src/cli/stream-analysis.js';
+import { readInputFile } from '../src/host/index.js';
+import { MigrationProxy } from './support/migration-proxy.js';
+import type { ProxyActions } from './support/migration-proxy.js';
+import { TestNetns, netnsUnavailableReason } from './support/netns.js';
+import { repoRoot } from './support/paths.js';
+
+const skip = netnsUnavailableReason();
+if (skip) console.log(`# migration-faults skipped: ${skip}`);
+
+const WORKLOAD = { size: '32M', dirtyRate: '20M' };
+/** Slow enough that pre-copy lasts seconds: room to act in the middle of it. */
+const SLOW = { 'max-bandwidth': 16 << 20, 'downtime-limit': 300 };
+const FAST = { 'max-bandwidth': 1 << 30, 'downtime-limit': 300 };
+
+describe('migration through file: and failure semantics', { skip }, () => {
+  let ns: TestNetns;
+  let dir: string;
+  let source: VmProcess;
+  const vms: VmProcess[] = [];
+  let n = 0;
+
+  before(async () => {
+    ns = new TestNetns('vmig-flt');
+    dir = mkdtempSync(join(tmpdir(), 'vmig-flt-'));
+    source = await startVm('source', 'tapsrc');
+    await source.waitReady();
+  });
+
+  after(async () => {
+    for (const vm of vms) vm.kill();
+    ns?.destroy();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function startVm(name: string, tap: string, extra: Partial<VmSpec> = {}): Promise<VmProcess> {
+    const vm = await VmProcess.start(ns, name, { tap, ip: `${ns.guest}/24`, workload: WORKLOAD, serial: `file:${join(dir, `${name}.console`)}`, ...extra }, join(dir, `${name}.sock`));
+    vms.push(vm);
+    await ns.enslave(tap);
+    return vm;
+  }
+
+  /** A destination on a unix socket, and a proxy in front of it. */
+  async function destination(actions: ProxyActions, extra: Partial<VmSpec> = {}) {
+    const name = `dst${++n}`;
+    const dst = await startVm(name, `tapd${n}`, { incoming: `unix:${join(dir, `${name}.mig`)}`, ...extra });
+    const proxy = await MigrationProxy.listen(join(dir, `${name}.proxy`), join(dir, `${name}.mig`), actions);
+    return { dst, proxy, uri: `unix:${proxy.path}`, console: join(dir, `${name}.console`) };
+  }
+
+  /** The source after a failed or cancelled migration: running, answering, memory verified clean. */
+  async function sourceSurvived(): Promise<void> {
+    assert.deepEqual(await source.qmp.execute('query-status'), { status: 'running', running: true, singlestep: false });
+    const s0 = await source.guestStatus();
+    for (let k = 0; ; k++) {
+      const s = await source.guestStatus();
+      assert.equal(s.workload!.errors, 0, 'the source guest found stale memory');
+      if (s.workload!.verified > s0.workload!.verified + 20) break;
+      assert.ok(k < 300, 'the source guest does not run');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const ping = ns.exec('ping', ['-c', '2', '-i', '0.2', '-W', '1', ns.guest]);
+    assert.match(ping, /2 received/);
+  }
+
+  /** The destination never ran the guest: its console never said "resumed". */
+  function neverRan(consolePath: string): void {
+    const text = existsSync(consolePath) ? readFileSync(consolePath, 'utf8') : '';
+    assert.doesNotMatch(text, /resumed/);
+  }
+
+  async function expectFailure(uri: string, params: Record<string, number>, match: RegExp) {
+    const out = await source.migrate(uri, { parameters: params });
+    assert.equal(out.status, 'failed', JSON.stringify(out.info));
+    assert.match(String(out.info['error-desc']), match);
+    return out;
+  }
+
+  test('file: a saved stream decodes with vmig analyze, and -incoming file: resumes the guest from it', async () => {
+    const path = join(dir, 'saved.mig');
+    const src = await startVm('filesrc', 'tapf1');
+    await src.waitReady();
+    const out = await src.migrate(`file:${path}`, { capabilities: [], parameters: FAST });
+    assert.equal(out.status, 'completed', JSON.stringify(out.info));
+    assert.equal((out.info['x-vmig'] as Record<string, unknown>)['downtime-measured-to'], 'source-sent');
+    const before = await src.guestStatus().catch(() => undefined);
+    assert.equal(before, undefined, 'x-vmig-guest is refused once the guest has moved away');
+    assert.equal(await src.quit(), 0);
+
+    // The analyzer decodes all of it; virtio-net through the 7.2 description the QEMU fixture uses.
+    const report = analyzeStream(readInputFile(path), '7.2');
+    assert.equal(report.machine, 'pc-q35-11.1');
+    const net = report.devices.find((d) => d.idstr.endsWith('/virtio-net'));
+    assert.ok(net?.net, 'the virtio-net section decodes');
+    const summary = net.net.net as Record<string, unknown>;
+    assert.equal(summary.mac, '52:54:00:12:34:56');
+    assert.equal(summary.curr_queue_pairs, 4);
+    assert.ok(report.devices.some((d) => d.idstr === 'vmig-vcpu' && d.instance_id === 1));
+    const cli = execFileSync(process.execPath, [join(repoRoot, 'bin', 'vmig.js'), 'analyze', path, '--device', 'virtio-net', '--json'], { encoding: 'utf8' });
+    assert.equal((JSON.parse(cli) as { net: { mac: string } }).net.mac, '52:54:00:12:34:56');
+
+    const restored = await startVm('filedst', 'tapf2', { incoming: `file:${path}` });
+    await restored.waitReady();
+    const s = await restored.guestStatus();
+    assert.equal((s as { bootCount?: number }).bootCount, 2, 'resumed, not booted');
+    assert.equal(s.workload!.errors, 0);
+    assert.match(readFileSync(join(dir, 'filedst.console'), 'utf8'), /vmig guest: resumed/);
+    assert.equal(await restored.quit(), 0);
+  });
+
+  test('a wrong machine type is refused before anything happens', async () => {
+    const d = await destination({}, { machine: 'pc-q35-10.0' });
+    await expectFailure(d.uri, FAST, /Machine type mismatch: the stream is for pc-q35-11\.1, this VM is pc-q35-10\.0/);
+    assert.equal(await d.dst.exited, 1);
+    neverRan(d.console);
+    await d.proxy.close();
+    await sourceSurvived();
+  });
+
+  test('the destination killed during setup', async () => {
+    let d!: Awaited<ReturnType<typeof destination>>;
+    d = await destination({ onItem: (it) => void (it.type === 'header' && d.dst.kill()) });
+    await expectFailure(d.uri, SLOW, /destination|closed|reset|EPIPE/i);
+    assert.notEqual(await d.dst.exited, 0);
+    neverRan(d.console);
+    await d.proxy.close();
+    await sourceSurvived();
+  });
+
+  test('the destination killed during pre-copy', async () => {
+    let pages = 0;
+    let d!: Awaited<ReturnType<typeof destination>>;
+    d = await destination({ onItem: (it) => void (it.type === 'ram-page' && ++pages === 2000 && d.dst.kill()) });
+    const mark = source.qmp.eventMark();
+    await expectFailure(d.uri, SLOW, /destination|closed|reset|EPIPE/i);
+    assert.ok(pages >= 2000);
+    assert.equal(source.qmp.eventsSince(mark).filter((e) => e.event === 'STOP').length, 0, 'pre-copy never stopped the VM');
+    assert.notEqual(await d.dst.exited, 0);
+    neverRan(d.console);
+    await d.proxy.close();
+    await sourceSurvived();
+  });
+
+  test('the destination killed during stop-and-copy: the source resumes its VM', async () => {
+    let d!: Awaited<ReturnType<typeof destination>>;
+    d = await destination({ onItem: (it) => void (it.type === 'section' && it.header.kind === 'end' && d.dst.kill()) });
+    const mark = source.qmp.eventMark();
+    await expectFailure(d.uri, FAST, /destination|closed|reset|EPIPE/i);
+    const events = source.qmp.eventsSince(mark).map((e) => e.event);
+    assert.ok(events.indexOf('STOP') >= 0 && events.indexOf('RESUME') > events.indexOf('STOP'), `the VM stopped and resumed: ${events.join(' ')}`);
+    assert.notEqual(await d.dst.exited, 0);
+    neverRan(d.console);
+    await d.proxy.close();
+    await sourceSurvived();
+  });
+
+  test('the connection cut mid-stream: the destination refuses to run a stream without EOF', async () => {
+    let pages = 0;
+    const d = await destination({ onItem: (it) => (it.type === 'ram-page' && ++pages === 3000 ? 'cut' : undefined) });
+    await expectFailure(d.uri, SLOW, /destination|closed|reset|EPIPE/i);
+    assert.equal(await d.dst.exited, 1);
+    assert.match(d.dst.log, /ended at byte \d+, before EOF/);
+    neverRan(d.console);
+    await d.proxy.close();
+    await sourceSurvived();
+  });
+
+  test('a corrupted byte: the destination says where and why, the source reports it', async () => {
+    let target = -1;
+    const d = await destination({
+      onItem: (it) => {
+        if (target < 0 && it.type === 'section' && it.header.kind === 'part') target = it.offset;
+      },
+      mangle: (chunk, offset) => {
+        if (target >= offset && target < offset + chunk.length) chunk[target - offset] = 0x55;
+        return chunk;
+      },
+    });
+    await expectFailure(d.uri, FAST, /the destination refused: Unknown savevm section type 0x55 at offset \d+/);
+    assert.equal(await d.dst.exited, 1);
+    neverRan(d.console);
+    await d.proxy.close();
+    await sourceSurvived();
+  });
+
+  test('migrate_cancel during pre-copy; a second migrate during one is refused', async () => {
+    const d = await destination({});
+    await source.qmp.execute('migrate-set-parameters', SLOW);
+    const mark = source.qmp.eventMark();
+    await source.qmp.execute('migrate', { uri: d.uri });
+    await source.qmp.waitForEvent('MIGRATION', { since: mark, predicate: (e) => (e.data as { status: string }).status === 'active' });
+    await assert.rejects(source.qmp.execute('migrate', { uri: d.uri }), /There's a migration process in progress/);
+    await new Promise((r) => setTimeout(r, 300));
+    await source.qmp.execute('migrate_cancel');
+    await source.qmp.waitForEvent('MIGRATION', { since: mark, predicate: (e) => (e.data as { status: string }).status === 'cancelled' });
+    const statuses = source.qmp.eventsSince(mark).filter((e) => e.event === 'MIGRATION').map((e) => (e.data as { status: string }).status);
+    assert.deepEqual(statuses, ['setup', 'active', 'cancelling', 'cancelled']);
+    assert.equal(((await source.qmp.execute('query-migrate')) as { status: string }).status, 'cancelled');
+    assert.equal(await d.dst.exited, 1);
+    neverRan(d.console);
+    await d.proxy.close();
+    await sourceSurvived();
+  });
+});
