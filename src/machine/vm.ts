@@ -17,11 +17,11 @@ import { GuestMemory } from '../memory/index.js';
 import { TapBackend } from '../backends/index.js';
 import { VirtioNetDevice } from '../devices/net/index.js';
 import type { VirtioNetProperties } from '../devices/net/index.js';
-import { ADMIN_DOORBELL, ADMIN_VECTOR, AdminChannelHost, CONSOLE_LINE_MAX, CONSOLE_MMIO, GUEST_KERNEL_URL, Vcpu } from '../guest/index.js';
+import { ADMIN_DOORBELL, ADMIN_VECTOR, AdminChannelHost, CONSOLE_LINE_MAX, CONSOLE_MMIO, GUEST_KERNEL_URL, Vcpu } from '../guest/index.vmm.js';
 import { openConsoleFile, stderrSink } from '../host/index.js';
 import type { TextSink } from '../host/index.js';
 import { decodeText } from '../core/index.js';
-import type { KernelBootData } from '../guest/index.js';
+import type { KernelBootData, VcpuThread } from '../guest/index.vmm.js';
 import { QmpError, QmpServer } from '../control/index.js';
 import { DevicePropertyStore } from './device-property-store.js';
 import { registerMachineQmpCommands } from './machine-qmp-commands.js';
@@ -37,6 +37,12 @@ const NET_PROPERTY_NAMES = [
 export interface VmOptions {
   /** Where the VM reports things a person should see (warnings, guest errors). */
   log?: (line: string) => void;
+  /**
+   * vCPU threads started ahead with VcpuThread.start(GUEST_KERNEL_URL) (`vmig
+   * run` starts them before loading the VMM); vCPU i takes the i-th, vCPUs
+   * beyond the list start their own.
+   */
+  vcpuThreads?: VcpuThread[];
 }
 
 export class Vm {
@@ -97,7 +103,7 @@ export class Vm {
     const vm = new Vm(config, options);
     for (const w of config.warnings) vm.#log(`warning: ${w}`);
     for (const q of config.qmp) await vm.qmp.listenUnix(q.path);
-    vm.#bootVcpus(config.startPaused);
+    vm.#bootVcpus(config.startPaused, options.vcpuThreads ?? []);
     return vm;
   }
 
@@ -105,7 +111,7 @@ export class Vm {
     return this.#state;
   }
 
-  #bootVcpus(paused: boolean): void {
+  #bootVcpus(paused: boolean, threads: readonly VcpuThread[]): void {
     const g = this.config.guest;
     for (let i = 0; i < this.config.cpus; i++) {
       const boot: KernelBootData = {
@@ -123,6 +129,7 @@ export class Vm {
       const vcpu = new Vcpu({
         index: i,
         kernelUrl: GUEST_KERNEL_URL,
+        thread: threads[i],
         bootData: boot,
         startPaused: paused || i > 0,
         mmio: (op, addr, size, value) => this.#mmio(op, addr, size, value),
