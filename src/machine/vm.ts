@@ -102,8 +102,15 @@ export class Vm {
   static async start(config: VmConfig, options: VmOptions = {}): Promise<Vm> {
     const vm = new Vm(config, options);
     for (const w of config.warnings) vm.#log(`warning: ${w}`);
-    for (const q of config.qmp) await vm.qmp.listenUnix(q.path);
+    // The vCPUs before the QMP sockets: the guest boots (its MMIO is served
+    // from this event loop) while the sockets are set up.
     vm.#bootVcpus(config.startPaused, options.vcpuThreads ?? []);
+    try {
+      for (const q of config.qmp) await vm.qmp.listenUnix(q.path);
+    } catch (err) {
+      await vm.shutdown('host-error');
+      throw err;
+    }
     return vm;
   }
 
@@ -160,7 +167,11 @@ export class Vm {
     const len = Math.min(Number(value >> 32n), CONSOLE_LINE_MAX);
     // The line is guest data: bounds-checked by slice, printed as text.
     if (!this.console || !this.memory.contains(gpa, len)) return;
-    this.console.write(`${decodeText(this.memory.slice(gpa, len))}\n`);
+    const line = `${decodeText(this.memory.slice(gpa, len))}\n`;
+    // Written after the exit is answered, like a UART's FIFO: the vCPU does
+    // not wait for the host's stream (the first write to stderr creates it).
+    const sink = this.console;
+    queueMicrotask(() => sink.write(line));
   }
 
   #doorbell(mask: bigint): void {
