@@ -1,6 +1,9 @@
 /**
- * DESIGN §2: each layer's index.ts is its only public surface, and
- * dependencies point one way. This test reads every source file's imports and
+ * DESIGN §2: each layer's index.ts is its public surface, and
+ * dependencies point one way. A layer may also offer narrower entry points,
+ * `index.<facet>.ts`, each a subset of index.ts (checked below): importing a
+ * barrel loads every module behind it, and a vCPU worker that needs a few
+ * constants should not pay for a whole layer at start-up (docs/BENCHMARKS.md). This test reads every source file's imports and
  * fails on an import of a higher layer, on a reach into another layer's
  * internal files, and on OS access (node:fs, node:net, …) outside src/host.
  */
@@ -9,6 +12,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 
 import { repoRoot } from './support/paths.js';
 
@@ -48,6 +52,11 @@ function layerOf(srcRel: string): string | undefined {
   return LAYER_RANK[parts[0]!] !== undefined ? parts[0] : undefined;
 }
 
+/** index.ts, or a narrower entry point index.<facet>.ts, directly in the layer's folder. */
+function isPublicEntry(rel: string, layer: string): boolean {
+  return rel === `${layer}/index.ts` || new RegExp(`^${layer}/index\\.[a-z][a-z0-9-]*\\.ts$`).test(rel);
+}
+
 const src = join(repoRoot, 'src');
 const files = walk(src, []);
 
@@ -82,10 +91,24 @@ test('no layer imports a higher layer or another layer\'s internal files', () =>
       }
       if (to === from) continue;
       if (LAYER_RANK[to]! >= LAYER_RANK[from]!) problems.push(`${relative(repoRoot, f)} (${from}) imports ${spec} (${to}): a layer may only import lower layers`);
-      if (rel !== `${to}/index.ts`) problems.push(`${relative(repoRoot, f)} imports ${spec}: other layers are reached only through ${to}/index.ts`);
+      if (!isPublicEntry(rel, to)) problems.push(`${relative(repoRoot, f)} imports ${spec}: other layers are reached only through ${to}/index.ts (or a narrower ${to}/index.<facet>.ts)`);
     }
   }
   assert.deepEqual(problems, []);
+});
+
+test('a narrow entry point index.<facet>.ts exports only what its layer\'s index.ts exports', async () => {
+  const facets = files.filter((f) => /\/index\.[a-z][a-z0-9-]*\.ts$/.test(f));
+  assert.ok(facets.length > 0, 'narrow entry points exist to be checked');
+  for (const f of facets) {
+    const rel = relative(src, f);
+    const layer = layerOf(rel)!;
+    assert.ok(isPublicEntry(rel, layer), `${rel} must sit directly in ${layer}/`);
+    const compiled = (p: string) => pathToFileURL(join(repoRoot, 'dist', 'src', p.replace(/\.ts$/, '.js'))).href;
+    const facet = (await import(compiled(rel))) as Record<string, unknown>;
+    const index = (await import(compiled(`${layer}/index.ts`))) as Record<string, unknown>;
+    for (const [name, value] of Object.entries(facet)) assert.equal(index[name], value, `${rel} exports ${name}, which ${layer}/index.ts must export too (the same binding)`);
+  }
 });
 
 test('only src/host touches the OS (node:fs, node:net, child processes, zlib)', () => {

@@ -1,7 +1,9 @@
-/** `vmig` entry point: dispatches subcommands. */
+/**
+ * `vmig` entry point: dispatches subcommands. Each subcommand's module is
+ * imported when it is chosen, so `vmig run` does not load the stream codec
+ * and `vmig analyze` does not load the VMM (start-up time, docs/BENCHMARKS.md).
+ */
 
-import { runAnalyze } from './analyze.js';
-import { runVm } from './run.js';
 import type { Output } from './analyze.js';
 
 const USAGE = `usage: vmig <command> [args]
@@ -21,9 +23,9 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case 'analyze':
-      return runAnalyze(rest, io);
+      return (await import('./analyze.js')).runAnalyze(rest, io);
     case 'run':
-      return runVm(rest, io);
+      return (await import('./run.js')).runVm(rest, io);
     case undefined:
     case '-h':
     case '--help':

@@ -7,6 +7,9 @@
 
 import type { VcpuServices } from './vcpu-services.js';
 
+/** The module a vCPU worker imports to run vmig's guest OS. */
+export const GUEST_KERNEL_URL = new URL('./kernel/kernel.js', import.meta.url);
+
 export interface GuestKernel {
   /** MSI-X vectors became pending (bit i = vector i). */
   interrupt(vectors: bigint, nowNs: bigint): void;

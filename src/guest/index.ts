@@ -5,13 +5,12 @@
  */
 export * from './net/index.js';
 // The VMM's side of the vCPU contract and the guest kernel's entry points.
-export { Vcpu } from './vcpu-handle.js';
-export type { MmioHandler, VcpuOptions } from './vcpu-handle.js';
+export { Vcpu, VcpuThread } from './vcpu-handle.js';
+export type { MmioHandler, VcpuOptions, VcpuAssignment } from './vcpu-handle.js';
 export { RunState } from './vcpu-protocol.js';
 export { AdminChannelHost, ADMIN_VECTOR, ADMIN_DOORBELL } from './kernel/admin-channel.js';
 export type { AdminRequest, AdminResponse } from './kernel/admin-channel.js';
 export type { KernelBootData, GuestConfig as GuestKernelConfig } from './kernel/kernel.js';
 export { GUEST_FIRMWARE_BUILD_ID, LAYOUT_VERSION as GUEST_RAM_LAYOUT_VERSION } from './kernel/ram-layout.js';
-/** The module a vCPU worker imports to run vmig's guest OS. */
-export const GUEST_KERNEL_URL = new URL('./kernel/kernel.js', import.meta.url);
+export { GUEST_KERNEL_URL } from './guest-kernel.js';
 export { CONSOLE_MMIO, CONSOLE_LINE_MAX } from './kernel/console.js';

@@ -9,6 +9,11 @@
  * acknowledges; `pause()` resolves when the acknowledgement lands. MMIO and
  * doorbells are served from Atomics.waitAsync loops, so the VMM's event loop
  * never blocks on a guest.
+ *
+ * The thread (VcpuThread) can be started before its vCPU exists: it loads the
+ * guest kernel at once and waits for its assignment (index, control block,
+ * boot data), so `vmig run` starts its vCPU threads first and loads the VMM
+ * and opens the TAP while they load the guest (docs/BENCHMARKS.md).
  */
 
 import { Worker } from 'node:worker_threads';
@@ -43,10 +48,65 @@ import type { ControlViews } from './vcpu-protocol.js';
 /** Serves one MMIO access synchronously; returns the read value (ignored for writes). Throw for an access fault. */
 export type MmioHandler = (op: 'read' | 'write', addr: bigint, size: number, value: bigint) => bigint;
 
+/** What the VMM posts to a vCPU thread to make it vCPU `index` (see vcpu-worker.ts). */
+export interface VcpuAssignment {
+  index: number;
+  control: SharedArrayBuffer;
+  bootData: unknown;
+}
+
+/**
+ * A vCPU worker thread, possibly started ahead of its vCPU. It imports the
+ * kernel module right away and then waits for a VcpuAssignment. Until a Vcpu
+ * adopts it, it does not keep the process alive (unref), so a `vmig run` that
+ * fails before booting exits without ending its threads by hand.
+ */
+export class VcpuThread {
+  readonly kernelUrl: URL;
+  readonly worker: Worker;
+  /** Resolves with the thread's exit code; rejects with what the guest code threw. */
+  readonly exited: Promise<number>;
+  #assigned = false;
+
+  private constructor(kernelUrl: URL) {
+    this.kernelUrl = kernelUrl;
+    this.worker = new Worker(new URL('./vcpu-worker.js', import.meta.url), { workerData: { kernelUrl: kernelUrl.href } });
+    this.worker.unref();
+    this.exited = new Promise((resolve, reject) => {
+      this.worker.once('exit', (code) => resolve(code));
+      this.worker.once('error', reject);
+    });
+    this.exited.catch(() => undefined);
+  }
+
+  /** Start a thread that loads the guest kernel at `kernelUrl`. */
+  static start(kernelUrl: URL): VcpuThread {
+    return new VcpuThread(kernelUrl);
+  }
+
+  /** Hand the thread its vCPU (once); from then on it keeps the process alive. */
+  assign(assignment: VcpuAssignment): void {
+    if (this.#assigned) throw new VmigError('ERR_GUEST_VCPU_STATE', 'This vCPU thread already runs a vCPU');
+    this.#assigned = true;
+    this.worker.ref();
+    this.worker.postMessage(assignment);
+  }
+
+  /** End a thread no vCPU adopted (or force one that does not stop). */
+  terminate(): Promise<number> {
+    return this.worker.terminate();
+  }
+}
+
 export interface VcpuOptions {
   index: number;
   /** The module the worker imports and boots (a guest kernel: see vcpu-worker.ts). */
   kernelUrl: URL;
+  /**
+   * A thread started earlier with VcpuThread.start(kernelUrl) (it has been
+   * loading the kernel meanwhile); without one the Vcpu starts its own.
+   */
+  thread?: VcpuThread;
   /** Data the kernel receives at boot (guest RAM, dirty bitmap, configuration…). Must be structured-cloneable; SharedArrayBuffers are shared. */
   bootData: unknown;
   mmio: MmioHandler;
@@ -61,7 +121,7 @@ export class Vcpu {
   readonly index: number;
   readonly control: SharedArrayBuffer;
   readonly #v: ControlViews;
-  readonly #worker: Worker;
+  readonly #thread: VcpuThread;
   readonly #opts: VcpuOptions;
   #exited: Promise<number>;
   #closed = false;
@@ -81,17 +141,15 @@ export class Vcpu {
       Atomics.store(words, RUN_STATE, RunState.Paused);
       this.#pausedGuestNs = hostMonotonicNs() + wide[CLOCK_OFFSET64]!;
     }
-    this.#worker = new Worker(new URL('./vcpu-worker.js', import.meta.url), {
-      workerData: { index: options.index, control: this.control, kernelUrl: options.kernelUrl.href, bootData: options.bootData },
-    });
-    this.#exited = new Promise((resolve, reject) => {
-      this.#worker.once('exit', (code) => resolve(code));
-      this.#worker.once('error', (err) => {
-        this.#closed = true;
-        reject(new VmigError('ERR_GUEST_VCPU_CRASHED', `vCPU ${options.index} stopped with an error: ${err.message}`, { cause: err }));
-      });
+    const thread = options.thread ?? VcpuThread.start(options.kernelUrl);
+    if (thread.kernelUrl.href !== options.kernelUrl.href) throw new VmigError('ERR_GUEST_VCPU_STATE', `vCPU ${options.index}: the thread given loads ${thread.kernelUrl.href}, not ${options.kernelUrl.href}`);
+    this.#thread = thread;
+    this.#exited = thread.exited.catch((err: Error) => {
+      this.#closed = true;
+      throw new VmigError('ERR_GUEST_VCPU_CRASHED', `vCPU ${options.index} stopped with an error: ${err.message}`, { cause: err });
     });
     this.#exited.catch(() => undefined);
+    thread.assign({ index: options.index, control: this.control, bootData: options.bootData });
     void this.#serveMmio();
     void this.#serveDoorbells();
   }
@@ -201,7 +259,7 @@ export class Vcpu {
     Atomics.add(words, DOORBELL_SEQ, 1);
     Atomics.notify(words, DOORBELL_SEQ);
     Atomics.notify(words, MMIO_STATE);
-    const timer = setTimeout(() => void this.#worker.terminate(), 2000);
+    const timer = setTimeout(() => void this.#thread.terminate(), 2000);
     try {
       await this.#exited.catch(() => undefined);
     } finally {

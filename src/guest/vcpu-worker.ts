@@ -10,23 +10,20 @@
  * The kernel keeps all its state in guest RAM; this loop keeps none.
  */
 
-import { workerData } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 
 import { CLOCK_OFFSET64, IRQ_PENDING, PARKED_AT64, RESUMED_AT64, RUN_STATE, RunState, SLICE_COUNT64, WAKE_SEQ, controlViews, hostMonotonicNs } from './vcpu-protocol.js';
 import type { GuestKernel, GuestKernelModule } from './guest-kernel.js';
 import { VcpuServices } from './vcpu-services.js';
+import type { VcpuAssignment } from './vcpu-handle.js';
 
-interface VcpuWorkerData {
-  index: number;
-  control: SharedArrayBuffer;
-  kernelUrl: string;
-  bootData: unknown;
-}
-
-const data = workerData as VcpuWorkerData;
+// The thread may start before its vCPU exists (VcpuThread): load the kernel
+// while waiting for the assignment (index, control block, boot data).
+const kernelModule = import((workerData as { kernelUrl: string }).kernelUrl) as Promise<GuestKernelModule>;
+const data = await new Promise<VcpuAssignment>((resolve) => parentPort!.once('message', resolve));
 const { words, wide } = controlViews(data.control);
 const services = new VcpuServices(data.index, data.control);
-const mod = (await import(data.kernelUrl)) as GuestKernelModule;
+const mod = await kernelModule;
 // The kernel boots when the vCPU first runs, not when the thread starts: a
 // migration destination spawns its vCPUs paused while RAM is still arriving,
 // and a resuming kernel reads its state from RAM as it boots.

@@ -17,11 +17,11 @@ import { GuestMemory } from '../memory/index.js';
 import { TapBackend } from '../backends/index.js';
 import { VirtioNetDevice } from '../devices/net/index.js';
 import type { VirtioNetProperties } from '../devices/net/index.js';
-import { ADMIN_DOORBELL, ADMIN_VECTOR, AdminChannelHost, CONSOLE_LINE_MAX, CONSOLE_MMIO, GUEST_KERNEL_URL, Vcpu } from '../guest/index.js';
+import { ADMIN_DOORBELL, ADMIN_VECTOR, AdminChannelHost, CONSOLE_LINE_MAX, CONSOLE_MMIO, GUEST_KERNEL_URL, Vcpu } from '../guest/index.vmm.js';
 import { openConsoleFile, stderrSink } from '../host/index.js';
 import type { TextSink } from '../host/index.js';
 import { decodeText } from '../core/index.js';
-import type { KernelBootData } from '../guest/index.js';
+import type { KernelBootData, VcpuThread } from '../guest/index.vmm.js';
 import { QmpError, QmpServer } from '../control/index.js';
 import type { MigratableVm } from '../migration/index.js';
 import { MigrationController } from './migration-commands.js';
@@ -43,6 +43,12 @@ const NET_PROPERTY_NAMES = [
 export interface VmOptions {
   /** Where the VM reports things a person should see (warnings, guest errors). */
   log?: (line: string) => void;
+  /**
+   * vCPU threads started ahead with VcpuThread.start(GUEST_KERNEL_URL) (`vmig
+   * run` starts them before loading the VMM); vCPU i takes the i-th, vCPUs
+   * beyond the list start their own.
+   */
+  vcpuThreads?: VcpuThread[];
 }
 
 export class Vm implements MigratableVm {
@@ -118,16 +124,16 @@ export class Vm implements MigratableVm {
     const vm = new Vm(config, options);
     for (const w of config.warnings) vm.#log(`warning: ${w}`);
     const incoming = config.incoming;
-    // A destination spawns its vCPUs at once, paused, so a switchover only has to wake them.
-    vm.#bootVcpus(config.startPaused || incoming !== undefined, incoming !== undefined);
-    for (const q of config.qmp) await vm.qmp.listenUnix(q.path);
-    if (incoming && incoming.kind !== 'defer') {
-      try {
-        await vm.migration.startIncoming(incoming.uri);
-      } catch (err) {
-        await vm.shutdown('incoming-migration-failed');
-        throw err;
-      }
+    // The vCPUs before the QMP sockets: the guest boots (its MMIO is served
+    // from this event loop) while the sockets are set up. A destination
+    // spawns its vCPUs at once, paused, so a switchover only has to wake them.
+    vm.#bootVcpus(config.startPaused || incoming !== undefined, options.vcpuThreads ?? [], incoming !== undefined);
+    try {
+      for (const q of config.qmp) await vm.qmp.listenUnix(q.path);
+      if (incoming && incoming.kind !== 'defer') await vm.migration.startIncoming(incoming.uri);
+    } catch (err) {
+      await vm.shutdown(incoming ? 'incoming-migration-failed' : 'host-error');
+      throw err;
     }
     return vm;
   }
@@ -140,7 +146,7 @@ export class Vm implements MigratableVm {
     return this.config.machineType;
   }
 
-  #bootVcpus(paused: boolean, incoming: boolean): void {
+  #bootVcpus(paused: boolean, threads: readonly VcpuThread[], incoming: boolean): void {
     const g = this.config.guest;
     for (let i = 0; i < this.config.cpus; i++) {
       const boot: KernelBootData = {
@@ -158,6 +164,7 @@ export class Vm implements MigratableVm {
       const vcpu = new Vcpu({
         index: i,
         kernelUrl: GUEST_KERNEL_URL,
+        thread: threads[i],
         bootData: boot,
         startPaused: paused || i > 0,
         mmio: (op, addr, size, value) => this.#mmio(op, addr, size, value),
@@ -188,7 +195,11 @@ export class Vm implements MigratableVm {
     const len = Math.min(Number(value >> 32n), CONSOLE_LINE_MAX);
     // The line is guest data: bounds-checked by slice, printed as text.
     if (!this.console || !this.memory.contains(gpa, len)) return;
-    this.console.write(`${decodeText(this.memory.slice(gpa, len))}\n`);
+    const line = `${decodeText(this.memory.slice(gpa, len))}\n`;
+    // Written after the exit is answered, like a UART's FIFO: the vCPU does
+    // not wait for the host's stream (the first write to stderr creates it).
+    const sink = this.console;
+    queueMicrotask(() => sink.write(line));
   }
 
   #doorbell(mask: bigint): void {

@@ -31,7 +31,7 @@
  * makes the preceding plain byte writes visible to the copying thread.
  */
 
-import { MemfdRegion } from '../host/index.js';
+import { MemfdRegion } from '../host/index.memfd.js';
 import { DirtyBitmap } from './dirty-bitmap.js';
 import { GuestMemoryError } from './errors.js';
 

@@ -38,18 +38,20 @@ import {
   VIRTIO_F_VERSION_1,
   VIRTIO_NO_VECTOR,
 } from './spec-constants.js';
+import {
+  VIRTIO_PCI_COMMON_CFG,
+  VIRTIO_PCI_ISR,
+  VIRTIO_PCI_DEVICE_CFG,
+  VIRTIO_PCI_NOTIFY,
+  VIRTIO_PCI_NOTIFY_OFF_MULTIPLIER,
+  VIRTIO_PCI_MSIX_TABLE,
+  VIRTIO_PCI_MSIX_PBA,
+  VIRTIO_PCI_ISR_QUEUE,
+  VIRTIO_PCI_ISR_CONFIG,
+} from './pci-layout.js';
 
-export const VIRTIO_PCI_COMMON_CFG = 0x0000;
-export const VIRTIO_PCI_ISR = 0x1000;
-export const VIRTIO_PCI_DEVICE_CFG = 0x2000;
-export const VIRTIO_PCI_NOTIFY = 0x3000;
-export const VIRTIO_PCI_NOTIFY_OFF_MULTIPLIER = 4;
-export const VIRTIO_PCI_MSIX_TABLE = 0x10000;
-export const VIRTIO_PCI_MSIX_PBA = 0x11000;
-
-/** ISR bits. */
-export const VIRTIO_PCI_ISR_QUEUE = 1;
-export const VIRTIO_PCI_ISR_CONFIG = 2;
+// The BAR layout lives in pci-layout.ts (the guest driver imports it alone); re-exported here for the transport's users.
+export { VIRTIO_PCI_COMMON_CFG, VIRTIO_PCI_ISR, VIRTIO_PCI_DEVICE_CFG, VIRTIO_PCI_NOTIFY, VIRTIO_PCI_NOTIFY_OFF_MULTIPLIER, VIRTIO_PCI_MSIX_TABLE, VIRTIO_PCI_MSIX_PBA, VIRTIO_PCI_ISR_QUEUE, VIRTIO_PCI_ISR_CONFIG };
 
 /** MSI-X vector control: masked. */
 const PCI_MSIX_ENTRY_CTRL_MASKBIT = 1;

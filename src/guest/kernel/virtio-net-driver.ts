@@ -31,7 +31,7 @@ import {
   VIRTIO_PCI_DEVICE_CFG,
   VIRTIO_PCI_ISR,
   VIRTIO_PCI_MSIX_TABLE,
-} from '../../virtio/index.js';
+} from '../../virtio/index.constants.js';
 import type { VcpuServices } from '../vcpu-services.js';
 import type { KernelHeap } from './heap.js';
 
