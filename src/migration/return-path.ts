@@ -134,7 +134,7 @@ export class ReturnPathDecoder {
         return { type: 'report', report: report as DestinationReport };
       }
       default:
-        throw bad(`type ${type} is not used by vmig`);
+        throw bad(`type ${type} (postcopy) is not used by vmig`);
     }
   }
 }
