@@ -9,7 +9,8 @@
  *           {sent, received, lost, maxGapMs}. Counts cover the probes sent
  *           up to 250 ms before the mark (younger ones are not judged yet and
  *           belong to the next window); maxGapMs is the longest time without
- *           a reply since the previous mark, including the gap still open.
+ *           a reply since the previous mark, including the gap still open;
+ *           gapFromMs/gapToMs place it on the host's monotonic clock.
  *   stop  → the same for the rest, after a 300 ms grace, then exit.
  *
  * Usage: node udp-probe-main.js HOST PORT INTERVAL_MS
@@ -29,13 +30,19 @@ const pending = new Map<number, { at: number; answered: boolean }>();
 let seq = 0;
 let maxGap = 0;
 let lastReply = performance.now();
+/** Where the longest gap lay, on the host's monotonic clock (ms), comparable with the VMMs' instants. */
+let gapAt = { from: 0, to: 0 };
+const monotonicMs = (perfNow: number) => Number(process.hrtime.bigint()) / 1e6 - (performance.now() - perfNow);
 
 socket.on('message', (msg) => {
   const p = pending.get(Number(msg.toString().replace(/^probe-/, '')));
   if (!p || p.answered) return;
   p.answered = true;
   const now = performance.now();
-  maxGap = Math.max(maxGap, now - lastReply);
+  if (now - lastReply > maxGap) {
+    maxGap = now - lastReply;
+    gapAt = { from: monotonicMs(lastReply), to: monotonicMs(now) };
+  }
   lastReply = now;
 });
 
@@ -57,9 +64,11 @@ function report(judgeAll: boolean): void {
     else w.lost++;
   }
   // The gap still open at the mark counts too: a probe stream that stopped answering has a growing gap.
-  const gap = Math.max(maxGap, now - lastReply);
+  const open = now - lastReply;
+  const gap = Math.max(maxGap, open);
+  const at = open > maxGap ? { from: monotonicMs(lastReply), to: monotonicMs(now) } : gapAt;
   maxGap = 0;
-  process.stdout.write(`${JSON.stringify({ ...w, maxGapMs: Math.round(gap * 10) / 10 })}\n`);
+  process.stdout.write(`${JSON.stringify({ ...w, maxGapMs: Math.round(gap * 10) / 10, gapFromMs: at.from, gapToMs: at.to })}\n`);
 }
 
 socket.bind(() => {

@@ -16,6 +16,9 @@ export interface ProbeWindow {
   lost: number;
   /** Longest time without a reply in the window (ms). */
   maxGapMs: number;
+  /** Where that gap began and ended, host monotonic clock (ms; the VMMs report instants on the same clock). */
+  gapFromMs: number;
+  gapToMs: number;
 }
 
 export class UdpProbe {

@@ -223,8 +223,10 @@ export class Vm implements MigratableVm {
   /** cont */
   resume(): void {
     if (this.#state !== 'paused') return;
-    this.nic?.unquiesce();
+    // vCPUs first: their doorbells reach the NIC only through this thread's
+    // event loop, after this function, so the NIC is unquiesced in time.
     for (const v of this.vcpus) v.resume();
+    this.nic?.unquiesce();
     this.#state = 'running';
     // Resume latency as the vCPUs timed it (resume → the last one running),
     // collected off the critical path.
@@ -232,7 +234,8 @@ export class Vm implements MigratableVm {
       const lat = this.vcpus.map((v) => v.lastResumeLatencyNs);
       if (lat.every((l) => l !== undefined)) pushBounded(this.timing.resumeMs, Math.max(...lat.map((l) => Number(l))) / 1e6);
     }, 20);
-    this.qmp.emitEvent('RESUME');
+    // After the caller's synchronous work (a destination's SHUT to the source goes first).
+    queueMicrotask(() => this.qmp.emitEvent('RESUME'));
   }
 
   // ------------------------------------------------------------ MigratableVm

@@ -112,7 +112,7 @@ export class IncomingMigration {
     this.#status = 'setup';
     // QEMU's destination always reports setup, whatever the events capability.
     this.#vm.emitEvent('MIGRATION', { status: 'setup' });
-    this.#warmUp();
+    void this.#warmUp();
     const handlers = { onData: (c: Uint8Array) => this.#onData(c), onClose: (e?: Error) => this.#onClose(e) };
     if (u.kind === 'file') {
       this.listeningUri = formatMigrationUri(u);
@@ -131,7 +131,7 @@ export class IncomingMigration {
    * Decode this device's own (initial) state once while waiting: the
    * virtio-net section then loads with warm code inside the downtime.
    */
-  #warmUp(): void {
+  async #warmUp(): Promise<void> {
     const nic = this.#vm.nic;
     if (!nic) return;
     const h: SectionHeader = { kind: 'full', sectionId: 0, idstr: this.#vm.nicIdstr, instanceId: 0, version: nic.sectionVmsd().version };
@@ -141,6 +141,9 @@ export class IncomingMigration {
       const w = new ByteWriter(1 << 16);
       codec.save(w, nic.saveState() as unknown as VmState, h);
       nic.checkState(codec.load(new ByteReader(w.finish()), h) as unknown as VirtioSavedState);
+      // One run per event-loop turn: incoming bytes are served in between.
+      await new Promise<void>((r) => setImmediate(r));
+      if (this.#switchedOver || this.#status === 'failed') return;
     }
   }
 
@@ -270,7 +273,8 @@ export class IncomingMigration {
       v.setGuestNowNs(st.guestClockNs);
       v.setPendingInterrupts(st.irqPending);
     }
-    if (nic) this.#announce = announceSelf(nic, this.#opts.announce);
+    // Armed now, first RARP right after the resume (QEMU: qemu_announce_self's timer, then vm_start).
+    if (nic) this.#announce = announceSelf(nic, this.#opts.announce, { deferFirst: true });
     const t3 = nowMs();
     // What the device holds after the load, before the guest can change it (opt-in: it costs downtime).
     if (nic && this.#opts.recordDeviceState()) this.loadedNetState = nic.saveState() as unknown as VmState;

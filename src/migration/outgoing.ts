@@ -41,8 +41,11 @@ const RAM_VERSION = 4;
 /** Pages per PART section, and per write inside one (256 KiB of page data). */
 const PAGES_PER_SECTION = 4096;
 const PAGES_PER_WRITE = 64;
-const RATE_WINDOW_MS = 100;
+/** Pacing window for max-bandwidth: QEMU uses 100 ms; shorter windows spread the sending evenly instead of in bursts that starve the guest's datapath on this thread. */
+const RATE_WINDOW_MS = 10;
 const WARM_UP_RUNS = 12;
+/** A remainder this small goes into the downtime as it is (256 KiB). */
+const TIGHT_PASS_SKIP_PAGES = 64;
 
 export interface OutgoingOptions {
   uri: MigrationUri;
@@ -71,6 +74,10 @@ export class OutgoingMigration {
   #switchoverAcked = false;
   #destReport: DestinationReport | undefined;
   #shut: ((status: number) => void) | undefined;
+  /** Highest PING value the destination has answered, and who waits for which. */
+  #ponged = 0;
+  #pongWaiters: { value: number; resolve: () => void }[] = [];
+  #pingSeq = 1;
   #abort!: (err: Error) => void;
   readonly #aborted: Promise<never>;
   #bandwidth = 0;
@@ -130,6 +137,10 @@ export class OutgoingMigration {
     };
     if (this.#downtimeMs !== undefined) x['downtime-ms'] = round3(this.#downtimeMs);
     if (Object.keys(this.#phases).length > 0) x['downtime-phases'] = phasesJson(this.#phases);
+    if (this.#downtimeMs !== undefined) {
+      // Host monotonic instants (ms), to line the downtime up with other observers (the probe).
+      x.instants = { stop: round3(this.#downtimeStart), ...(this.#destReport?.times ? { 'destination-running': round3(this.#destReport.times.runningAt) } : {}) };
+    }
     if (this.#destReport) x.destination = this.#destReport;
     out['x-vmig'] = x;
     return out;
@@ -151,6 +162,7 @@ export class OutgoingMigration {
       await this.#send(enc.take(), false);
       this.#setupMs = nowMs() - this.#startedAt;
       this.#setStatus('active');
+      await this.#warmUp();
       const last = await this.#precopy(enc);
       await this.#stopAndCopy(enc, last);
       this.#complete();
@@ -176,6 +188,7 @@ export class OutgoingMigration {
               if (!m.report.ok) this.#abort(new VmigError('ERR_MIGRATE_DESTINATION_REFUSED', `the destination refused: ${m.report.error ?? 'no reason given'}`));
             }
             else if (m.type === 'shut') this.#shut?.(m.status);
+            else if (m.type === 'pong') this.#pong(m.value);
           }
         } catch (err) {
           this.#abort(err as Error);
@@ -198,15 +211,25 @@ export class OutgoingMigration {
     }
     const guest: GuestSectionState = { firmwareBuildId: GUEST_FIRMWARE_BUILD_ID, ramLayoutVersion: GUEST_RAM_LAYOUT_VERSION, vcpuCount: vm.vcpus.length, ramBytes: BigInt(vm.memory.size) };
     this.#fullSection(enc, { kind: 'full', sectionId: SECTION_ID.guest, idstr: GUEST_SECTION_IDSTR, instanceId: 0, version: 1 }, guestSectionVmsd, { ...guest });
-    // Run the device-save path now, so the stop-and-copy does not pay for cold
-    // code: V8 needs several runs before the interpreter's paths are optimised.
-    for (let i = 0; vm.nic && i < WARM_UP_RUNS; i++) saveState(new ByteWriter(1 << 16), vm.nic.sectionVmsd(), vm.nic.saveState() as unknown as VmState, vm.nic.vmstateContext());
     // Dirty logging starts now: the first pass sends every page anyway.
     vm.memory.dirty.fetchAndClear();
     enc.sectionHeader({ kind: 'start', sectionId: SECTION_ID.ram, idstr: 'ram', instanceId: 0, version: RAM_VERSION });
     enc.ramBlocks([{ idstr: RAM_BLOCK_NAME, usedLength: vm.memory.size }]).ramEos().footer(SECTION_ID.ram);
     this.#ram.dirtySyncCount = 1;
     if (this.#opts.capabilities.has('events')) vm.emitEvent('MIGRATION_PASS', { pass: 1 });
+  }
+
+  /**
+   * Run the device-save path during pre-copy, so the stop-and-copy does not
+   * pay for cold code (V8 optimises a function after several runs). One run
+   * per event-loop turn: the guest's datapath shares this thread.
+   */
+  async #warmUp(): Promise<void> {
+    const nic = this.#vm.nic;
+    for (let i = 0; nic && i < WARM_UP_RUNS; i++) {
+      saveState(new ByteWriter(1 << 16), nic.sectionVmsd(), nic.saveState() as unknown as VmState, nic.vmstateContext());
+      await this.#race(new Promise<void>((r) => setImmediate(r)));
+    }
   }
 
   /** Sections saved so far, for the vmdesc (built after EOF, outside the downtime). */
@@ -230,14 +253,40 @@ export class OutgoingMigration {
   }
 
   /** Pre-copy passes until the rest fits in downtime-limit. Returns the dirty pages not sent yet. */
+  #pong(value: number): void {
+    this.#ponged = Math.max(this.#ponged, value);
+    this.#pongWaiters = this.#pongWaiters.filter((w) => {
+      if (w.value > this.#ponged) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
+  /**
+   * A PING after the pass's pages; the destination answers it only once it
+   * has loaded everything before it. Waiting for the answer means the
+   * switchover never starts with the destination still digesting pre-copy
+   * data from socket buffers — that backlog would otherwise land inside the
+   * downtime. (QEMU's PING/PONG, used here as a barrier.)
+   */
+  async #barrier(enc: StreamEncoder): Promise<void> {
+    const value = ++this.#pingSeq;
+    enc.command(MIG_CMD_PING, new ByteWriter(4).u32be(value).finish());
+    await this.#send(enc.take(), false);
+    if (this.#ponged >= value) return;
+    await this.#race(new Promise<void>((resolve) => this.#pongWaiters.push({ value, resolve })));
+  }
+
   async #precopy(enc: StreamEncoder): Promise<DirtySnapshot> {
     const mem = this.#vm.memory;
     const scanner = new PageScanner(mem);
     let pages = allPages(mem.pageCount);
+    let tightened = false;
     for (;;) {
       const passStart = nowMs();
       const bytesBefore = this.#ram.transferred;
       await this.#sendPages(enc, scanner, pages, 'part', true);
+      if (this.#returnPath) await this.#barrier(enc);
       const elapsed = Math.max(nowMs() - passStart, 0.001);
       const snap = mem.dirty.fetchAndClear();
       const dirty = snap.count();
@@ -252,8 +301,14 @@ export class OutgoingMigration {
       this.#expectedDowntimeMs = this.#bandwidth > 0 ? (this.#ram.remaining / this.#bandwidth) * 1000 : this.#opts.parameters.downtimeLimitMs;
       const fits = this.#expectedDowntimeMs <= this.#opts.parameters.downtimeLimitMs;
       const acked = !this.#opts.capabilities.has('switchover-ack') || this.#switchoverAcked;
-      if (fits && acked) return snap;
       pages = pagesOf(snap);
+      if (fits && acked) {
+        // QEMU would stop here. vmig first sends what fits as one more pass:
+        // it takes milliseconds, so what is left for the downtime is only
+        // what the guest dirtied during those milliseconds.
+        if (tightened || pages.length <= TIGHT_PASS_SKIP_PAGES) return snap;
+        tightened = true;
+      }
       // Nothing dirty yet but waiting for the acknowledgement: don't spin.
       if (pages.length === 0) await this.#race(sleep(5));
     }
@@ -306,10 +361,13 @@ export class OutgoingMigration {
     const t1 = nowMs();
     this.#phases.deviceSave = t1 - tRam;
     await this.#send(enc.take(), false);
-    enc.vmdesc(this.#vmdescJson());
-    await this.#send(enc.take(), false);
-    if (this.#opts.uri.kind === 'file') await this.#link!.end();
-    else await this.#race(this.#link!.drained());
+    if (this.#opts.uri.kind === 'file') {
+      enc.vmdesc(this.#vmdescJson());
+      await this.#send(enc.take(), false);
+      await this.#link!.end();
+    } else {
+      await this.#race(this.#link!.drained());
+    }
     this.#phases.finalTransfer = nowMs() - t1;
     this.#ram.downtimeBytes = this.#ram.transferred - bytesBefore;
     this.#ram.remaining = 0;
@@ -322,6 +380,11 @@ export class OutgoingMigration {
     const shutAt = nowMs();
     if (status !== 0) throw new VmigError('ERR_MIGRATE_DESTINATION_FAILED', this.#destReport?.error ? `the destination failed: ${this.#destReport.error}` : `the destination failed (status ${status})`);
     this.#downtimeMs = shutAt - this.#downtimeStart;
+    // The trailing vmdesc goes out now: on a socket the destination only skips
+    // it, and building it while the destination finishes would delay our
+    // reading of its SHUT. The bytes on the wire are the same: EOF, then vmdesc.
+    enc.vmdesc(this.#vmdescJson());
+    this.#link!.write(enc.take());
     const p = this.#destReport?.phases;
     if (p) {
       this.#phases.deviceLoad = p.deviceLoadMs;

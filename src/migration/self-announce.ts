@@ -2,8 +2,9 @@
  * qemu_announce_self (net/announce.c): after a migration (and on QMP
  * `announce-self`) every NIC sends a RARP from the host side and asks its
  * guest to announce itself, in `rounds` rounds spaced by announceStepDelay.
- * The first round goes out at once — the switch learns the guest's new port
- * before the vCPUs even resume.
+ * The first round goes out at once (after a migration: right after the vCPUs
+ * resume, as QEMU's timer-driven announce does), so the switch learns the
+ * guest's new port within a millisecond of the switchover.
  */
 
 import { announceStepDelay } from '../devices/net/index.js';
@@ -15,7 +16,7 @@ export interface SelfAnnounce {
   stop(): void;
 }
 
-export function announceSelf(nic: VirtioNetDevice, params: AnnounceParams): SelfAnnounce {
+export function announceSelf(nic: VirtioNetDevice, params: AnnounceParams, options: { deferFirst?: boolean } = {}): SelfAnnounce {
   let round = Math.max(0, params.rounds);
   let sent = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -30,7 +31,10 @@ export function announceSelf(nic: VirtioNetDevice, params: AnnounceParams): Self
       timer.unref();
     }
   };
-  fire();
+  // QEMU arms a timer that fires at once; the first round then runs from the
+  // main loop right after the caller's vm_start. deferFirst does the same.
+  if (options.deferFirst) timer = setTimeout(fire, 0);
+  else fire();
   return {
     get sent() {
       return sent;

@@ -1,0 +1,93 @@
+/**
+ * bench:migrate — repeated live migrations of one guest between two TAPs on
+ * a bridge in a private namespace (issue #4): 256 MiB, 2 vCPUs, 4 queue
+ * pairs, the memory workload at a low dirty rate, a UDP probe every 10 ms.
+ * Prints every run, then median and p95 of downtime, total time and max
+ * probe gap, and the medians of the downtime phases.
+ *
+ *   npm run bench:migrate -- [RUNS] [--dirty-rate 4M] [--max-bandwidth 128M] [--warmup 2]
+ *
+ * Needs root (netns, TAP).
+ */
+
+import { MigrationSeries, median, percentile } from '../src/cli/migration-series.js';
+import type { MigrationResult } from '../src/cli/migration-series.js';
+import { NetworkNamespace, UdpProbe, makeTempDir, netnsUnavailableReason, removeTree } from '../src/host/index.js';
+import { machineLine } from './machine.js';
+
+const skip = netnsUnavailableReason();
+if (skip) {
+  console.log(`bench:migrate needs a network namespace: ${skip}`);
+  process.exit(1);
+}
+
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1]! : dflt;
+};
+const RUNS = Number(args.find((a) => /^\d+$/.test(a)) ?? 20);
+const WARMUP = Number(opt('--warmup', '2'));
+const DIRTY = opt('--dirty-rate', '4M');
+const BANDWIDTH = parseSize(opt('--max-bandwidth', '128M'));
+const PARAMS = { 'max-bandwidth': BANDWIDTH, 'downtime-limit': 300 };
+
+function parseSize(text: string): number {
+  const m = /^(\d+)([KMG]?)$/.exec(text);
+  if (!m) throw new Error(`bad size ${text}`);
+  return Number(m[1]) * ({ '': 1, K: 1 << 10, M: 1 << 20, G: 1 << 30 } as Record<string, number>)[m[2]!]!;
+}
+
+const ns = new NetworkNamespace('vmig-bm');
+const dir = makeTempDir('vmig-bm-');
+const probe = UdpProbe.start(ns, ns.guest, 7777, 10);
+const series = new MigrationSeries({
+  ns,
+  dir,
+  probe,
+  vm: { ip: `${ns.guest}/24`, memory: '256M', cpus: 2, queues: 4, workload: { size: '64M', dirtyRate: DIRTY } },
+  parameters: PARAMS,
+});
+const cleanup = () => {
+  probe.kill();
+  void series.close();
+  ns.destroy();
+  removeTree(dir);
+};
+process.once('SIGINT', () => {
+  cleanup();
+  process.exit(130);
+});
+
+const fmt = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '—');
+try {
+  await series.boot();
+  console.log(`bench:migrate — ${machineLine()}`);
+  console.log(`guest: 256 MiB, 2 vCPUs, 4 queue pairs, workload 64 MiB at ${DIRTY}B/s; probe every 10 ms; ${JSON.stringify(PARAMS)}; return-path on (downtime = source stop → destination running)`);
+  console.log(`${WARMUP} warm-up + ${RUNS} measured migrations over tcp on loopback\n`);
+  const results: MigrationResult[] = [];
+  for (let i = 0; i < WARMUP + RUNS; i++) {
+    const r = await series.migrate();
+    if (r.status !== 'completed') throw new Error(`migration ${r.index} ${r.status}: ${r.error}`);
+    const tag = i < WARMUP ? 'warm-up' : 'run';
+    console.log(`${tag.padEnd(7)} ${String(r.index).padStart(3)}  downtime ${fmt(r.downtimeMs).padStart(6)} ms  total ${String(r.totalMs).padStart(5)} ms  probe gap ${fmt(r.maxGapMs).padStart(6)} ms  lost ${r.lostProbes}`);
+    if (i >= WARMUP) results.push(r);
+  }
+  const col = (f: (r: MigrationResult) => number) => results.map(f);
+  console.log('\n| | median | p95 |\n|---|---|---|');
+  console.log(`| downtime (ms) | ${fmt(median(col((r) => r.downtimeMs)))} | ${fmt(percentile(col((r) => r.downtimeMs), 0.95))} |`);
+  console.log(`| total time (ms) | ${fmt(median(col((r) => r.totalMs)), 0)} | ${fmt(percentile(col((r) => r.totalMs), 0.95), 0)} |`);
+  console.log(`| max probe gap (ms) | ${fmt(median(col((r) => r.maxGapMs)))} | ${fmt(percentile(col((r) => r.maxGapMs), 0.95))} |`);
+  console.log(`| gap − downtime (ms) | ${fmt(median(col((r) => r.maxGapMs - r.downtimeMs)))} | ${fmt(percentile(col((r) => r.maxGapMs - r.downtimeMs), 0.95))} |`);
+  console.log(`| gap began before the stop (ms) | ${fmt(median(col((r) => r.gapBeforeStopMs)))} | ${fmt(percentile(col((r) => r.gapBeforeStopMs), 0.95))} |`);
+  console.log(`| gap ended after the destination ran (ms) | ${fmt(median(col((r) => r.gapAfterRunningMs)))} | ${fmt(percentile(col((r) => r.gapAfterRunningMs), 0.95))} |`);
+  console.log(`| lost probes per migration | ${fmt(median(col((r) => r.lostProbes)), 0)} | ${fmt(percentile(col((r) => r.lostProbes), 0.95), 0)} |`);
+  const phases = [...new Set(results.flatMap((r) => Object.keys(r.phases)))];
+  console.log('\ndowntime phases, median (p95) ms:');
+  console.log(phases.map((p) => `${p} ${fmt(median(col((r) => r.phases[p] ?? NaN)), 2)} (${fmt(percentile(col((r) => r.phases[p] ?? NaN), 0.95), 2)})`).join(' · '));
+} finally {
+  await probe.stop().catch(() => undefined);
+  await series.close();
+  ns.destroy();
+  removeTree(dir);
+}

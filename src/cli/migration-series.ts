@@ -1,0 +1,147 @@
+/**
+ * A series of live migrations of one guest between two TAPs on a bridge, in
+ * a namespace, with the UDP probe running: what `vmig demo` shows and
+ * bench:migrate measures. Each step starts a destination VMM (-incoming on
+ * the other TAP), migrates over tcp, quits the old VMM, and reads the probe
+ * window that covers the switchover.
+ */
+
+import type { NetworkNamespace, UdpProbe } from '../host/index.js';
+import { VmProcess } from './vm-process.js';
+import type { VmSpec } from './vm-process.js';
+
+export interface MigrationResult {
+  index: number;
+  status: string;
+  error?: string;
+  downtimeMs: number;
+  totalMs: number;
+  setupMs: number;
+  transferredBytes: number;
+  /** Longest time without a probe reply around the switchover. */
+  maxGapMs: number;
+  lostProbes: number;
+  /** How long before the source stopped the probe's longest gap began, and how long after the destination ran it ended (ms; same host). */
+  gapBeforeStopMs: number;
+  gapAfterRunningMs: number;
+  phases: Record<string, number>;
+  /** Anything else the source reported under x-vmig (early migration, …). */
+  xvmig: Record<string, unknown>;
+}
+
+export interface SeriesOptions {
+  ns: NetworkNamespace;
+  /** Where QMP sockets and consoles go. */
+  dir: string;
+  probe: UdpProbe;
+  /** The VM as first started (tap is set per step). */
+  vm: Omit<VmSpec, 'tap' | 'incoming'>;
+  /** Options for the destination only (e.g. a device property). Default: the same as vm. */
+  destination?: Omit<VmSpec, 'tap' | 'incoming'>;
+  capabilities?: string[];
+  parameters?: Record<string, number | boolean>;
+  /** Called between the start of a destination and the migration (set destination parameters…). */
+  beforeMigrate?: (source: VmProcess, destination: VmProcess, index: number) => Promise<void>;
+  /** Let the probe judge the switchover's probes before reading its window (ms). */
+  settleMs?: number;
+  onProgress?: (line: string) => void;
+}
+
+export class MigrationSeries {
+  readonly #o: SeriesOptions;
+  readonly taps: [string, string];
+  #current: VmProcess | undefined;
+  #step = 0;
+  #port = 4400 + Math.floor(Math.random() * 1000);
+  readonly all: VmProcess[] = [];
+
+  constructor(options: SeriesOptions, taps: [string, string] = ['vmiga', 'vmigb']) {
+    this.#o = options;
+    this.taps = taps;
+  }
+
+  get current(): VmProcess | undefined {
+    return this.#current;
+  }
+
+  async #spawn(spec: VmSpec): Promise<VmProcess> {
+    const name = `vm${this.all.length}`;
+    const vm = await VmProcess.start(this.#o.ns, name, spec, `${this.#o.dir}/${name}.sock`);
+    this.all.push(vm);
+    await this.#o.ns.enslave(spec.tap);
+    return vm;
+  }
+
+  /** Boot the guest on the first TAP and wait until it answers. */
+  async boot(): Promise<VmProcess> {
+    this.#o.onProgress?.('booting the guest');
+    const vm = await this.#spawn({ ...this.#o.vm, tap: this.taps[0] });
+    await vm.waitReady();
+    this.#current = vm;
+    return vm;
+  }
+
+  /** One migration to the other TAP. */
+  async migrate(): Promise<MigrationResult> {
+    const src = this.#current;
+    if (!src) throw new Error('boot() first');
+    const index = ++this.#step;
+    const tap = this.taps[index % 2]!;
+    const port = this.#port++;
+    this.#o.onProgress?.(`migration ${index}: starting the destination on ${tap}`);
+    const dst = await this.#spawn({ ...(this.#o.destination ?? this.#o.vm), tap, incoming: `tcp:127.0.0.1:${port}` });
+    await this.#o.beforeMigrate?.(src, dst, index);
+    await this.#o.probe.mark();
+    this.#o.onProgress?.(`migration ${index}: migrating ${this.taps[(index + 1) % 2]} → ${tap}`);
+    const out = await src.migrate(`tcp:127.0.0.1:${port}`, { capabilities: this.#o.capabilities ?? ['return-path'], parameters: this.#o.parameters as Record<string, number> });
+    const doneAt = Date.now();
+    const info = out.info as Record<string, unknown> & { ram?: { transferred?: number }; 'x-vmig'?: Record<string, unknown> };
+    // The old VMM quits only after the probe window: its teardown would
+    // compete for the CPUs with the guest starting on the destination.
+    await new Promise((r) => setTimeout(r, Math.max(0, doneAt + (this.#o.settleMs ?? 600) - Date.now())));
+    const w = await this.#o.probe.mark();
+    if (out.status === 'completed') {
+      await src.quit();
+      this.#current = dst;
+    } else {
+      dst.kill();
+    }
+    const x = info['x-vmig'] ?? {};
+    return {
+      index,
+      status: out.status,
+      ...(typeof info['error-desc'] === 'string' ? { error: info['error-desc'] } : {}),
+      downtimeMs: Number(x['downtime-ms'] ?? info.downtime ?? NaN),
+      totalMs: Number(info['total-time'] ?? NaN),
+      setupMs: Number(info['setup-time'] ?? NaN),
+      transferredBytes: Number(info.ram?.transferred ?? 0),
+      maxGapMs: w.maxGapMs,
+      lostProbes: w.lost,
+      gapBeforeStopMs: instant(x, 'stop') - w.gapFromMs,
+      gapAfterRunningMs: w.gapToMs - instant(x, 'destination-running'),
+      phases: (x['downtime-phases'] as Record<string, number> | undefined) ?? {},
+      xvmig: x,
+    };
+  }
+
+  /** Quit the VM and kill anything left. */
+  async close(): Promise<void> {
+    if (this.#current) await this.#current.quit().catch(() => undefined);
+    for (const vm of this.all) vm.kill();
+  }
+}
+
+function instant(x: Record<string, unknown>, name: string): number {
+  const v = (x.instants as Record<string, number> | undefined)?.[name];
+  return typeof v === 'number' ? v : NaN;
+}
+
+export function median(xs: number[]): number {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s[Math.floor((s.length - 1) / 2)]!;
+}
+
+export function percentile(xs: number[], p: number): number {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]!;
+}
