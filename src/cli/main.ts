@@ -11,8 +11,8 @@ const USAGE = `usage: vmig <command> [args]
 commands:
   run [QEMU-style options] -guest …       start a VM (vmig run --help)
   analyze FILE [--json] [--device NAME]   decode a QEMU or vmig migration stream
-
-(demo, vhost-user-net and bench arrive with the migration engine)`;
+  demo [--migrations N]                    live-migrate a VM back and forth in a private
+                                           network namespace and print the figures (root)`;
 
 const stdio: Output = {
   out: (t) => process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
@@ -26,6 +26,8 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
       return (await import('./analyze.js')).runAnalyze(rest, io);
     case 'run':
       return (await import('./run.js')).runVm(rest, io);
+    case 'demo':
+      return (await import('./demo.js')).runDemo(rest, io);
     case undefined:
     case '-h':
     case '--help':
