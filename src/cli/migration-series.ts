@@ -42,6 +42,12 @@ export interface SeriesOptions {
   parameters?: Record<string, number | boolean>;
   /** Called between the start of a destination and the migration (set destination parameters…). */
   beforeMigrate?: (source: VmProcess, destination: VmProcess, index: number) => Promise<void>;
+  /**
+   * Wait after starting a destination before migrating (ms, default 1000): a
+   * destination is normally ready and idle when a migration starts — on this
+   * machine its start-up would otherwise compete for the CPUs with the source.
+   */
+  destinationIdleMs?: number;
   /** Let the probe judge the switchover's probes before reading its window (ms). */
   settleMs?: number;
   onProgress?: (line: string) => void;
@@ -91,6 +97,7 @@ export class MigrationSeries {
     this.#o.onProgress?.(`migration ${index}: starting the destination on ${tap}`);
     const dst = await this.#spawn({ ...(this.#o.destination ?? this.#o.vm), tap, incoming: `tcp:127.0.0.1:${port}` });
     await this.#o.beforeMigrate?.(src, dst, index);
+    await new Promise((r) => setTimeout(r, this.#o.destinationIdleMs ?? 1000));
     await this.#o.probe.mark();
     this.#o.onProgress?.(`migration ${index}: migrating ${this.taps[(index + 1) % 2]} → ${tap}`);
     const out = await src.migrate(`tcp:127.0.0.1:${port}`, { capabilities: this.#o.capabilities ?? ['return-path'], parameters: this.#o.parameters as Record<string, number> });

@@ -23,6 +23,7 @@ import type { TextSink } from '../host/index.js';
 import { decodeText } from '../core/index.js';
 import type { KernelBootData, VcpuThread } from '../guest/index.vmm.js';
 import { QmpError, QmpServer } from '../control/index.js';
+import { warmUpNetPaths } from '../migration/index.js';
 import type { MigratableVm } from '../migration/index.js';
 import { MigrationController } from './migration-commands.js';
 import { DevicePropertyStore } from './device-property-store.js';
@@ -34,6 +35,9 @@ export type VmRunState = 'prelaunch' | 'running' | 'paused' | 'inmigrate' | 'fin
 
 /** The virtio-net function's migration section name, QEMU-style (PCI address / device). */
 export const NIC_SECTION_IDSTR = '0000:00:02.0/virtio-net';
+
+/** After boot, when the migration paths are warmed (the guest is up by then). */
+const WARM_UP_DELAY_MS = 1000;
 
 const NET_PROPERTY_NAMES = [
   'mac', 'csum', 'guest_csum', 'gso', 'guest_tso4', 'guest_tso6', 'guest_ecn', 'guest_ufo', 'guest_announce', 'host_tso4', 'host_tso6', 'host_ecn', 'host_ufo',
@@ -134,6 +138,12 @@ export class Vm implements MigratableVm {
     } catch (err) {
       await vm.shutdown(incoming ? 'incoming-migration-failed' : 'host-error');
       throw err;
+    }
+    // Warm the migration device paths once the guest has booted (warm-up.ts):
+    // a first, cold save would otherwise stall this thread inside a migration.
+    if (!incoming && vm.nic) {
+      const nic = vm.nic;
+      setTimeout(() => void warmUpNetPaths(nic, { stop: () => vm.#state === 'shutdown' }).catch(() => undefined), WARM_UP_DELAY_MS).unref();
     }
     return vm;
   }

@@ -14,7 +14,7 @@
  * (vmig run -incoming) exits non-zero, as QEMU does.
  */
 
-import { ByteReader, ByteWriter, VmigError, describeError } from '../core/index.js';
+import { ByteWriter, VmigError, describeError } from '../core/index.js';
 import { listenMigration, readMigrationFile } from '../host/index.js';
 import type { MigrationLink, MigrationListener } from '../host/index.js';
 import { GUEST_FIRMWARE_BUILD_ID, GUEST_RAM_LAYOUT_VERSION } from '../guest/index.js';
@@ -31,6 +31,7 @@ import { formatMigrationUri } from './uri.js';
 import { GUEST_SECTION_IDSTR, RAM_BLOCK_NAME, VCPU_SECTION_IDSTR, guestMismatch, guestSectionVmsd, vcpuSectionVmsd } from './vmig-sections.js';
 import type { GuestSectionState, VcpuSectionState } from './vmig-sections.js';
 import { announceSelf } from './self-announce.js';
+import { warmUpNetPaths } from './warm-up.js';
 import type { SelfAnnounce } from './self-announce.js';
 import { nowMs, phasesJson } from './migration-types.js';
 import type { DowntimePhases, MigratableVm, MigrationStatus } from './migration-types.js';
@@ -45,7 +46,6 @@ export interface IncomingOptions {
 }
 
 const PAGE = 4096;
-const WARM_UP_RUNS = 12;
 /** How long a refusing destination waits for the source to read its report and hang up. */
 const REFUSAL_LINGER_MS = 3000;
 
@@ -112,7 +112,8 @@ export class IncomingMigration {
     this.#status = 'setup';
     // QEMU's destination always reports setup, whatever the events capability.
     this.#vm.emitEvent('MIGRATION', { status: 'setup' });
-    void this.#warmUp();
+    // The load path runs warm inside the downtime (warm-up.ts).
+    if (this.#vm.nic) void warmUpNetPaths(this.#vm.nic, { stop: () => this.#switchedOver || this.#status === 'failed' });
     const handlers = { onData: (c: Uint8Array) => this.#onData(c), onClose: (e?: Error) => this.#onClose(e) };
     if (u.kind === 'file') {
       this.listeningUri = formatMigrationUri(u);
@@ -125,26 +126,6 @@ export class IncomingMigration {
       return handlers;
     });
     this.listeningUri = this.#listener.uri;
-  }
-
-  /**
-   * Decode this device's own (initial) state once while waiting: the
-   * virtio-net section then loads with warm code inside the downtime.
-   */
-  async #warmUp(): Promise<void> {
-    const nic = this.#vm.nic;
-    if (!nic) return;
-    const h: SectionHeader = { kind: 'full', sectionId: 0, idstr: this.#vm.nicIdstr, instanceId: 0, version: nic.sectionVmsd().version };
-    const codec = vmsdCodec(nic.sectionVmsd(), nic.vmstateContext());
-    // V8 needs several runs before the interpreter's paths are optimised.
-    for (let i = 0; i < WARM_UP_RUNS; i++) {
-      const w = new ByteWriter(1 << 16);
-      codec.save(w, nic.saveState() as unknown as VmState, h);
-      nic.checkState(codec.load(new ByteReader(w.finish()), h) as unknown as VirtioSavedState);
-      // One run per event-loop turn: incoming bytes are served in between.
-      await new Promise<void>((r) => setImmediate(r));
-      if (this.#switchedOver || this.#status === 'failed') return;
-    }
   }
 
   #setStatus(s: MigrationStatus): void {

@@ -14,3 +14,4 @@ export type { GuestSectionState, VcpuSectionState } from './vmig-sections.js';
 export { PageScanner, allPages, pagesOf } from './ram-pages.js';
 export { DEFAULT_PARAMETERS, MIGRATION_CAPABILITIES, SUPPORTED_CAPABILITIES, ramStatsJson, phasesJson } from './migration-types.js';
 export type { MigratableVm, MigrationStatus, MigrationCapability, MigrationParameters, DowntimePhases, RamStats } from './migration-types.js';
+export { warmUpNetPaths, WARM_UP_RUNS } from './warm-up.js';

@@ -27,6 +27,7 @@ import type { SectionHeader } from '../stream/index.js';
 import { formatQemuJson, saveState, saveWithVmdesc } from '../vmstate/index.js';
 import type { JsonObject, VmState, Vmsd, VmstateContext } from '../vmstate/index.js';
 import { PageScanner, allPages, pagesOf } from './ram-pages.js';
+import { warmUpNetPaths } from './warm-up.js';
 import { ReturnPathDecoder } from './return-path.js';
 import type { DestinationReport } from './return-path.js';
 import type { MigrationUri } from './uri.js';
@@ -43,7 +44,6 @@ const PAGES_PER_SECTION = 4096;
 const PAGES_PER_WRITE = 64;
 /** Pacing window for max-bandwidth: QEMU uses 100 ms; shorter windows spread the sending evenly instead of in bursts that starve the guest's datapath on this thread. */
 const RATE_WINDOW_MS = 10;
-const WARM_UP_RUNS = 12;
 /** A remainder this small goes into the downtime as it is (256 KiB). */
 const TIGHT_PASS_SKIP_PAGES = 64;
 
@@ -162,7 +162,8 @@ export class OutgoingMigration {
       await this.#send(enc.take(), false);
       this.#setupMs = nowMs() - this.#startedAt;
       this.#setStatus('active');
-      await this.#warmUp();
+      // Cheap when the VM already warmed these at start (warm-up.ts).
+      if (this.#vm.nic) await this.#race(warmUpNetPaths(this.#vm.nic, { runs: 3 }));
       const last = await this.#precopy(enc);
       await this.#stopAndCopy(enc, last);
       this.#complete();
@@ -217,19 +218,6 @@ export class OutgoingMigration {
     enc.ramBlocks([{ idstr: RAM_BLOCK_NAME, usedLength: vm.memory.size }]).ramEos().footer(SECTION_ID.ram);
     this.#ram.dirtySyncCount = 1;
     if (this.#opts.capabilities.has('events')) vm.emitEvent('MIGRATION_PASS', { pass: 1 });
-  }
-
-  /**
-   * Run the device-save path during pre-copy, so the stop-and-copy does not
-   * pay for cold code (V8 optimises a function after several runs). One run
-   * per event-loop turn: the guest's datapath shares this thread.
-   */
-  async #warmUp(): Promise<void> {
-    const nic = this.#vm.nic;
-    for (let i = 0; nic && i < WARM_UP_RUNS; i++) {
-      saveState(new ByteWriter(1 << 16), nic.sectionVmsd(), nic.saveState() as unknown as VmState, nic.vmstateContext());
-      await this.#race(new Promise<void>((r) => setImmediate(r)));
-    }
   }
 
   /** Sections saved so far, for the vmdesc (built after EOF, outside the downtime). */

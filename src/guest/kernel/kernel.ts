@@ -91,6 +91,7 @@ export class VmigKernel implements GuestKernel {
   readonly tasks: KernelTask[] = [];
   readonly #isNetCpu: boolean;
   console: GuestConsole | undefined;
+  #pendingLine: string | undefined;
 
   constructor(services: VcpuServices, boot: KernelBootData) {
     this.services = services;
@@ -105,11 +106,14 @@ export class VmigKernel implements GuestKernel {
       const bootCount = this.mem.readU32(BOOT_BLOCK + BB_BOOT_COUNT) + 1;
       this.mem.writeU32(BOOT_BLOCK + BB_BOOT_COUNT, bootCount);
       this.console = new GuestConsole(this.mem, services, this.mem.readU32(BOOT_BLOCK + BB_CONSOLE_BUF));
-      this.console.log(
-        boot.resume
-          ? `vmig guest: resumed (boot ${bootCount}), firmware 0x${GUEST_FIRMWARE_BUILD_ID.toString(16)}`
-          : `vmig guest: firmware 0x${GUEST_FIRMWARE_BUILD_ID.toString(16)}, ${boot.vcpuCount} vCPU(s), ${this.mem.size >> 20} MiB RAM`,
-      );
+      if (boot.resume) {
+        // Printed after the first slice: the console is a synchronous MMIO
+        // exit, and right after a migration the VMM thread is busy with the
+        // switchover — the network comes first.
+        this.#pendingLine = `vmig guest: resumed (boot ${bootCount}), firmware 0x${GUEST_FIRMWARE_BUILD_ID.toString(16)}`;
+      } else {
+        this.console.log(`vmig guest: firmware 0x${GUEST_FIRMWARE_BUILD_ID.toString(16)}, ${boot.vcpuCount} vCPU(s), ${this.mem.size >> 20} MiB RAM`);
+      }
       if (boot.nic) this.#startNetwork(boot.resume);
     }
     const wbytes = this.mem.readU32(BOOT_BLOCK + BB_WORKLOAD_BYTES);
@@ -181,6 +185,10 @@ export class VmigKernel implements GuestKernel {
     let busy = false;
     if (this.#admin) busy = this.#serveAdmin() || busy;
     for (const t of this.tasks) busy = t.run(nowNs) || busy;
+    if (this.#pendingLine !== undefined) {
+      this.console?.log(this.#pendingLine);
+      this.#pendingLine = undefined;
+    }
     if (this.#workload) busy = this.#workload.step(nowNs, VERIFY_PAGES_PER_SLICE, SLICE_BUDGET_NS, () => this.services.nowNs()) || busy;
     if (busy) return 'busy';
     // Wake at least every millisecond: the workload's rate and the verifier are time driven.
