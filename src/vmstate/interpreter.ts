@@ -553,6 +553,48 @@ interface FlatLayout {
   /** `count` is the element count of an array field, -1 for a scalar. */
   steps: { key: string; type: IntType | 'bool' | 'unused'; count: number; size: number; expected: string }[];
   minBytes: number;
+  /** The same loops unrolled into straight-line code, compiled on first use (see compileFlat). */
+  save?: (w: ByteWriter, source: VmState) => void;
+  load?: (r: ByteReader, target: VmState) => void;
+}
+
+const WRITE_METHOD: Record<IntType, string> = { uint8: 'u8', int8: 'i8', uint16: 'u16be', int16: 'i16be', uint32: 'u32be', int32: 'i32be', uint64: 'u64be', int64: 'i64be' };
+const READ_METHOD: Record<IntType, string> = { uint8: 'u8', int8: 'i8', uint16: 'u16be', int16: 'i16be', uint32: 'u32be', int32: 'i32be', uint64: 'u64be', int64: 'i64be' };
+
+/**
+ * Compile a flat layout into two straight-line functions. virtio's
+ * 1024-entry tables are arrays of such structs; the step loop with its
+ * per-value type switch cost more than the bytes themselves (a virtio-net
+ * save or load is part of the downtime). Keys and messages come from
+ * vmig's own descriptions and enter the code only as JSON string literals;
+ * the ByteWriter/ByteReader methods keep their range and bounds checks.
+ */
+function compileFlat(layout: FlatLayout): void {
+  const save: string[] = [];
+  const load: string[] = [];
+  layout.steps.forEach((step, n) => {
+    const key = JSON.stringify(step.key);
+    const exp = `E[${n}]`;
+    if (step.type === 'unused') {
+      save.push(`w.zeros(${step.size});`);
+      load.push(`r.skip(${step.size}, ${exp});`);
+    } else if (step.type === 'bool') {
+      save.push(`{ const v = s[${key}]; if (typeof v !== 'boolean') throw new RangeError(${JSON.stringify(`${step.key}: expected a boolean to save`)}); w.u8(v ? 1 : 0); }`);
+      load.push(`t[${key}] = r.u8(${exp}) !== 0;`);
+    } else if (step.count < 0) {
+      save.push(`w.${WRITE_METHOD[step.type]}(s[${key}]);`);
+      load.push(`t[${key}] = r.${READ_METHOD[step.type]}(${exp});`);
+    } else {
+      save.push(`{ const a = s[${key}]; if (!Array.isArray(a) || a.length < ${step.count}) throw new RangeError(${JSON.stringify(`${step.key}: expected an array of at least ${step.count} elements to save`)}); for (let i = 0; i < ${step.count}; i++) w.${WRITE_METHOD[step.type]}(a[i]); }`);
+      load.push(`{ const a = new Array(${step.count}); for (let i = 0; i < ${step.count}; i++) a[i] = r.${READ_METHOD[step.type]}(${exp}); t[${key}] = a; }`);
+    }
+  });
+  const expected = layout.steps.map((st) => st.expected);
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated from trusted descriptions, see above
+  layout.save = new Function('w', 's', save.join('\n')) as FlatLayout['save'];
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  const loadWith = new Function('E', 'r', 't', load.join('\n')) as (e: string[], r: ByteReader, t: VmState) => void;
+  layout.load = (r, t) => loadWith(expected, r, t);
 }
 
 const flatLayouts = new WeakMap<Vmsd, FlatLayout | null>();
@@ -589,39 +631,17 @@ function flatLayout(vmsd: Vmsd): FlatLayout | undefined {
 }
 
 function loadFlat(r: ByteReader, layout: FlatLayout, target: VmState): void {
-  for (const step of layout.steps) {
-    if (step.type === 'unused') {
-      r.skip(step.size, step.expected);
-    } else if (step.type === 'bool') {
-      target[step.key] = r.u8(step.expected) !== 0;
-    } else if (step.count < 0) {
-      target[step.key] = readInt(r, step.type, step.expected);
-    } else {
-      const arr: (number | bigint)[] = new Array(step.count);
-      for (let i = 0; i < step.count; i++) arr[i] = readInt(r, step.type, step.expected);
-      target[step.key] = arr;
-    }
-  }
+  if (!layout.load) compileFlat(layout);
+  layout.load!(r, target);
 }
+
 
 /** The save side of loadFlat: the same bytes saveState writes for such a struct. */
 function saveFlat(w: ByteWriter, layout: FlatLayout, source: VmState): void {
-  for (const step of layout.steps) {
-    if (step.type === 'unused') {
-      w.zeros(step.size);
-    } else if (step.type === 'bool') {
-      const v = source[step.key];
-      if (typeof v !== 'boolean') throw new RangeError(`${step.key}: expected a boolean to save, got ${typeof v}`);
-      w.u8(v ? 1 : 0);
-    } else if (step.count < 0) {
-      writeInt(w, step.type, source[step.key], step.key);
-    } else {
-      const arr = source[step.key];
-      if (!Array.isArray(arr) || arr.length < step.count) throw new RangeError(`${step.key}: expected an array of at least ${step.count} elements to save`);
-      for (let i = 0; i < step.count; i++) writeInt(w, step.type, arr[i], step.key);
-    }
-  }
+  if (!layout.save) compileFlat(layout);
+  layout.save!(w, source);
 }
+
 
 /** Save into a fresh writer and return the bytes. */
 export function encodeState(vmsd: Vmsd, state: VmState, ctx: VmstateContext = {}): Uint8Array {
