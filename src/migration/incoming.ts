@@ -113,7 +113,7 @@ export class IncomingMigration {
     // QEMU's destination always reports setup, whatever the events capability.
     this.#vm.emitEvent('MIGRATION', { status: 'setup' });
     // The load path runs warm inside the downtime (warm-up.ts).
-    if (this.#vm.nic) void warmUpNetPaths(this.#vm.nic, { stop: () => this.#switchedOver || this.#status === 'failed' });
+    if (this.#vm.nic) void warmUpNetPaths(this.#vm.nic, { apply: true, stop: () => this.#status !== 'setup' });
     const handlers = { onData: (c: Uint8Array) => this.#onData(c), onClose: (e?: Error) => this.#onClose(e) };
     if (u.kind === 'file') {
       this.listeningUri = formatMigrationUri(u);

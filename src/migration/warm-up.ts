@@ -16,8 +16,14 @@ import type { VmState } from '../vmstate/index.js';
 
 export const WARM_UP_RUNS = 12;
 
-/** Resolves after `runs` turns, or earlier when `stop()` says so. Has no effect on the device. */
-export async function warmUpNetPaths(nic: VirtioNetDevice, options: { runs?: number; stop?: () => boolean } = {}): Promise<void> {
+/**
+ * Resolves after `runs` turns, or earlier when `stop()` says so. Without
+ * `apply` it has no effect on the device. With `apply` — only for a
+ * destination's pristine device, before any guest state has arrived — the
+ * device also loads its own initial state back (the backend untouched), which
+ * leaves it as it was and warms the apply code too.
+ */
+export async function warmUpNetPaths(nic: VirtioNetDevice, options: { runs?: number; stop?: () => boolean; apply?: boolean } = {}): Promise<void> {
   const vmsd = nic.sectionVmsd();
   for (let i = 0; i < (options.runs ?? WARM_UP_RUNS); i++) {
     if (options.stop?.()) return;
@@ -26,7 +32,8 @@ export async function warmUpNetPaths(nic: VirtioNetDevice, options: { runs?: num
     saveState(w, vmsd, nic.saveState() as unknown as VmState, ctx);
     const back: VmState = {};
     loadState(new ByteReader(w.finish()), vmsd, back, vmsd.version, ctx);
-    nic.checkState(back as unknown as VirtioSavedState);
+    if (options.apply) nic.loadState(back as unknown as VirtioSavedState, { deferBackendAttach: true });
+    else nic.checkState(back as unknown as VirtioSavedState);
     await new Promise<void>((r) => setImmediate(r));
   }
 }
