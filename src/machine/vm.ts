@@ -250,6 +250,12 @@ export class Vm implements MigratableVm {
 
   // ------------------------------------------------------------ MigratableVm
 
+  earlyMigration(): { enabled: boolean; policy: 'rfc' | 'per-delta' } {
+    const dev = this.store.list()[0];
+    if (!dev || !this.nic) return { enabled: false, policy: 'per-delta' };
+    return { enabled: this.store.getProperty(dev.qomPath, 'early-mig') === true, policy: this.store.getProperty(dev.qomPath, 'early-mig-policy') === 'rfc' ? 'rfc' : 'per-delta' };
+  }
+
   async stopForMigration(): Promise<number> {
     this.#runningBeforeMigration = this.#state === 'running';
     const t0 = process.hrtime.bigint();

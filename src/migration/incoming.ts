@@ -14,7 +14,7 @@
  * (vmig run -incoming) exits non-zero, as QEMU does.
  */
 
-import { ByteWriter, VmigError, describeError } from '../core/index.js';
+import { ByteReader, ByteWriter, VmigError, describeError } from '../core/index.js';
 import { listenMigration, readMigrationFile } from '../host/index.js';
 import type { MigrationLink, MigrationListener } from '../host/index.js';
 import { GUEST_FIRMWARE_BUILD_ID, GUEST_RAM_LAYOUT_VERSION } from '../guest/index.js';
@@ -31,6 +31,8 @@ import { formatMigrationUri } from './uri.js';
 import { GUEST_SECTION_IDSTR, RAM_BLOCK_NAME, VCPU_SECTION_IDSTR, guestMismatch, guestSectionVmsd, vcpuSectionVmsd } from './vmig-sections.js';
 import type { GuestSectionState, VcpuSectionState } from './vmig-sections.js';
 import { announceSelf } from './self-announce.js';
+import { applyDelta, netDeltaVmsd } from './early-net.js';
+import type { NetDelta } from './early-net.js';
 import { warmUpNetPaths } from './warm-up.js';
 import type { SelfAnnounce } from './self-announce.js';
 import { nowMs, phasesJson } from './migration-types.js';
@@ -63,6 +65,14 @@ export class IncomingMigration {
   readonly #vcpuStates = new Map<number, VcpuSectionState>();
   #netState: VirtioSavedState | undefined;
   #switchedOver = false;
+  /** Early migration: the state from the setup phase, the delta from the stop, what it cost where. */
+  #earlyState: VirtioSavedState | undefined;
+  #delta: NetDelta | undefined;
+  #ackPending = false;
+  #earlySetupMs = 0;
+  #deltaDecodeMs = 0;
+  /** Decoding the classic virtio-net section (inside the downtime). */
+  #netDecodeMs = 0;
   #eofAt = 0;
   /** After a refusal: what to do once the source has hung up. */
   #lingering: (() => void) | undefined;
@@ -138,7 +148,9 @@ export class IncomingMigration {
     const nic = this.#vm.nic;
     if (h.idstr === GUEST_SECTION_IDSTR) return vmsdCodec(guestSectionVmsd, {});
     if (h.idstr === VCPU_SECTION_IDSTR) return vmsdCodec(vcpuSectionVmsd, {});
-    if (nic && h.idstr === this.#vm.nicIdstr) return vmsdCodec(nic.sectionVmsd(), nic.vmstateContext());
+    if (nic && h.idstr === this.#vm.nicIdstr) return timed(vmsdCodec(nic.sectionVmsd(), nic.vmstateContext()), (ms) => (this.#netDecodeMs += ms));
+    if (nic && h.idstr === `${this.#vm.nicIdstr}-early`) return timed(vmsdCodec(nic.sectionVmsd(), nic.vmstateContext()), (ms) => (this.#earlySetupMs += ms));
+    if (nic && h.idstr === `${this.#vm.nicIdstr}-delta`) return timed(vmsdCodec(netDeltaVmsd, {}), (ms) => (this.#deltaDecodeMs += ms));
     return undefined;
   }
 
@@ -177,8 +189,13 @@ export class IncomingMigration {
         if (item.cmd === MIG_CMD_OPEN_RETURN_PATH) {
           if (!this.#link) throw new VmigError('ERR_MIGRATE_NO_RETURN_PATH', 'the stream asks for a return path, but a file has none');
           this.#returnPath = true;
-          // Nothing of vmig's needs loading before the switchover here: acknowledge it at once (QEMU does the same when no device holds it back).
-          this.#reply({ type: 'switchover-ack' });
+          // Tell the source what this side takes: it decides on early migration from that.
+          const early = vm.nic ? vm.earlyMigration() : { enabled: false, policy: 'per-delta' };
+          this.#reply({ type: 'report', report: { ok: true, hello: { earlyMig: early.enabled, policy: early.policy } } });
+          // Nothing to load before the switchover: acknowledge at once (QEMU does the same when no
+          // device holds it back). With early migration, the early section's load holds it back.
+          if (early.enabled) this.#ackPending = true;
+          else this.#reply({ type: 'switchover-ack' });
         } else if (item.cmd === MIG_CMD_PING) {
           const v = item.data.length === 4 ? ((item.data[0]! << 24) | (item.data[1]! << 16) | (item.data[2]! << 8) | item.data[3]!) >>> 0 : 0;
           if (this.#returnPath) this.#reply({ type: 'pong', value: v });
@@ -190,6 +207,8 @@ export class IncomingMigration {
         if (item.header.idstr === 'ram' && item.header.kind !== 'start' && !this.#guestChecked) {
           throw new VmigError('ERR_MIGRATE_BAD_STREAM', 'RAM arrived before the vmig-guest section: the source is not a vmig of this family');
         }
+        // RAM begins without an early section: the source chose the classic path.
+        if (item.header.idstr === 'ram' && this.#ackPending) this.#ack();
         return;
       case 'device-state':
         this.#deviceState(item.header, item.state);
@@ -229,9 +248,24 @@ export class IncomingMigration {
     } else if (h.idstr === VCPU_SECTION_IDSTR) {
       if (h.instanceId >= vm.vcpus.length) throw new VmigError('ERR_MIGRATE_BAD_STREAM', `the stream has state for vCPU ${h.instanceId}; this VM has ${vm.vcpus.length}`);
       this.#vcpuStates.set(h.instanceId, state as unknown as VcpuSectionState);
+    } else if (h.idstr === `${vm.nicIdstr}-early`) {
+      // Provisional: checked against this device now (all but what RAM holds), applied at the switchover.
+      const t0 = nowMs();
+      vm.nic!.checkState(state as unknown as VirtioSavedState, { ramLoaded: false });
+      this.#earlySetupMs += nowMs() - t0;
+      this.#earlyState = state as unknown as VirtioSavedState;
+      if (this.#ackPending) this.#ack();
+    } else if (h.idstr === `${vm.nicIdstr}-delta`) {
+      if (!this.#earlyState) throw new VmigError('ERR_MIGRATE_BAD_STREAM', 'a virtio-net delta arrived without an early section');
+      this.#delta = state as unknown as NetDelta;
     } else {
       this.#netState = state as unknown as VirtioSavedState;
     }
+  }
+
+  #ack(): void {
+    this.#ackPending = false;
+    this.#reply({ type: 'switchover-ack' });
   }
 
   #switchover(): void {
@@ -239,9 +273,14 @@ export class IncomingMigration {
     if (!this.#guestChecked) throw new VmigError('ERR_MIGRATE_BAD_STREAM', 'the stream reached EOF without a vmig-guest section');
     for (const v of vm.vcpus) if (!this.#vcpuStates.has(v.index)) throw new VmigError('ERR_MIGRATE_BAD_STREAM', `the stream reached EOF without state for vCPU ${v.index}`);
     const nic = vm.nic;
-    if (nic && !this.#netState) throw new VmigError('ERR_MIGRATE_BAD_STREAM', `the stream reached EOF without state for ${vm.nicIdstr}`);
     const t0 = nowMs();
     this.#eofAt = t0;
+    if (nic && !this.#netState && this.#earlyState && this.#delta) {
+      const codec = vmsdCodec(nic.sectionVmsd(), nic.vmstateContext());
+      const h: SectionHeader = { kind: 'full', sectionId: 0, idstr: vm.nicIdstr, instanceId: 0, version: nic.sectionVmsd().version };
+      this.#netState = applyDelta(this.#earlyState, this.#delta, (bytes) => codec.load(new ByteReader(bytes), h) as unknown as VirtioSavedState);
+    }
+    if (nic && !this.#netState) throw new VmigError('ERR_MIGRATE_BAD_STREAM', `the stream reached EOF without state for ${vm.nicIdstr}`);
     if (nic && this.#netState) {
       nic.setAnnounceParams(this.#opts.announce);
       nic.loadState(this.#netState, { deferBackendAttach: true });
@@ -270,6 +309,11 @@ export class IncomingMigration {
       phases: { deviceLoadMs: t1 - t0, backendAttachMs: t2 - t1, announceMs: t3 - t2, resumeMs: t4 - t3b, ...(t3b - t3 > 0.001 ? { recordStateMs: t3b - t3 } : {}) },
       times: { eofAt: this.#eofAt, runningAt: t4, shutAt: nowMs() },
     };
+    // The destination's virtio-net work inside the downtime: decoding its section (or delta), loading, attaching.
+    report.netDowntimeMs = this.#netDecodeMs + this.#deltaDecodeMs + (t2 - t0);
+    if (this.#delta) {
+      report.early = { setupLoadMs: this.#earlySetupMs, downtimeLoadMs: this.#deltaDecodeMs + (t2 - t0), changed: this.#delta.changed, fullReload: this.#delta.fullReload };
+    }
     if (this.#returnPath) {
       this.#reply({ type: 'report', report });
       this.#reply({ type: 'shut', status: 0 });
@@ -322,6 +366,21 @@ export class IncomingMigration {
     void this.#listener?.close();
     this.#link?.destroy();
   }
+}
+
+/** A codec that reports how long each load took (what an early or delta section costs the destination). */
+function timed(codec: SectionCodec, add: (ms: number) => void): SectionCodec {
+  return {
+    load(r, h) {
+      const t0 = nowMs();
+      try {
+        return codec.load(r, h);
+      } finally {
+        add(nowMs() - t0);
+      }
+    },
+    save: codec.save,
+  };
 }
 
 function vmsdCodec(vmsd: Vmsd, ctx: VmstateContext): SectionCodec {

@@ -15,3 +15,5 @@ export { PageScanner, allPages, pagesOf } from './ram-pages.js';
 export { DEFAULT_PARAMETERS, MIGRATION_CAPABILITIES, SUPPORTED_CAPABILITIES, ramStatsJson, phasesJson } from './migration-types.js';
 export type { MigratableVm, MigrationStatus, MigrationCapability, MigrationParameters, DowntimePhases, RamStats } from './migration-types.js';
 export { warmUpNetPaths, WARM_UP_RUNS } from './warm-up.js';
+export { EARLY_CATEGORIES, changedCategories, needsFullReload, buildDelta, applyDelta, netDeltaVmsd, sameValue } from './early-net.js';
+export type { EarlyPolicy, EarlyCategory, NetDelta } from './early-net.js';

@@ -56,6 +56,8 @@ export interface MigratableVm {
   readonly nic: VirtioNetDevice | undefined;
   /** The virtio-net section's idstr, QEMU-style (`0000:00:02.0/virtio-net`). */
   readonly nicIdstr: string;
+  /** The NIC's early-mig and early-mig-policy properties, read when a migration starts. */
+  earlyMigration(): { enabled: boolean; policy: 'rfc' | 'per-delta' };
   /** Source: stop vCPUs, then quiesce devices (QEMU's vm_stop for FINISH_MIGRATE). Resolves with the pause time in ms. */
   stopForMigration(): Promise<number>;
   /** Source: the migration failed or was cancelled after the stop: run again. */

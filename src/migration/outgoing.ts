@@ -28,6 +28,9 @@ import { formatQemuJson, saveState, saveWithVmdesc } from '../vmstate/index.js';
 import type { JsonObject, VmState, Vmsd, VmstateContext } from '../vmstate/index.js';
 import { PageScanner, allPages, pagesOf } from './ram-pages.js';
 import { warmUpNetPaths } from './warm-up.js';
+import { buildDelta, netDeltaVmsd } from './early-net.js';
+import type { EarlyPolicy } from './early-net.js';
+import type { VirtioSavedState } from '../virtio/index.js';
 import { ReturnPathDecoder } from './return-path.js';
 import type { DestinationReport } from './return-path.js';
 import type { MigrationUri } from './uri.js';
@@ -37,7 +40,7 @@ import type { GuestSectionState, VcpuSectionState } from './vmig-sections.js';
 import { emptyRamStats, nowMs, phasesJson, ramStatsJson, round3 } from './migration-types.js';
 import type { DowntimePhases, MigratableVm, MigrationCapability, MigrationParameters, MigrationStatus, RamStats } from './migration-types.js';
 
-export const SECTION_ID = { guest: 1, ram: 2, vcpu: 10, nic: 40 } as const;
+export const SECTION_ID = { guest: 1, ram: 2, nicEarly: 3, vcpu: 10, nic: 40 } as const;
 const RAM_VERSION = 4;
 /** Pages per PART section, and per write inside one (256 KiB of page data). */
 const PAGES_PER_SECTION = 4096;
@@ -81,6 +84,9 @@ export class OutgoingMigration {
   #abort!: (err: Error) => void;
   readonly #aborted: Promise<never>;
   #bandwidth = 0;
+  #destHello: DestinationReport['hello'];
+  #early: { used: boolean; policy: EarlyPolicy; reason?: string; earlyBytes?: number; deltaBytes?: number; changed?: string[]; fullReload?: boolean } | undefined;
+  #earlyState: VirtioSavedState | undefined;
   #window = { start: 0, bytes: 0 };
   /** The virtio-net state as it was saved at the stop (for comparison with the destination's). */
   sentNetState: VmState | undefined;
@@ -141,6 +147,19 @@ export class OutgoingMigration {
       // Host monotonic instants (ms), to line the downtime up with other observers (the probe).
       x.instants = { stop: round3(this.#downtimeStart), ...(this.#destReport?.times ? { 'destination-running': round3(this.#destReport.times.runningAt) } : {}) };
     }
+    if (this.#early) {
+      const e = this.#early;
+      const d = this.#destReport?.early;
+      x['early-mig'] = {
+        used: e.used,
+        policy: e.policy,
+        ...(e.reason ? { 'negotiated-down': e.reason } : {}),
+        ...(e.earlyBytes !== undefined ? { 'early-bytes': e.earlyBytes } : {}),
+        ...(e.deltaBytes !== undefined ? { 'delta-bytes': e.deltaBytes, changed: e.changed, 'full-reload': e.fullReload } : {}),
+        ...(d ? { 'destination-setup-load-ms': round3(d.setupLoadMs), 'destination-downtime-load-ms': round3(d.downtimeLoadMs) } : {}),
+      };
+    }
+    if (this.#destReport?.netDowntimeMs !== undefined) x['destination-net-downtime-ms'] = round3(this.#destReport.netDowntimeMs);
     if (this.#destReport) x.destination = this.#destReport;
     out['x-vmig'] = x;
     return out;
@@ -158,7 +177,10 @@ export class OutgoingMigration {
     try {
       await this.#race(this.#open());
       const enc = new StreamEncoder({}, 1 << 20);
-      this.#setup(enc);
+      this.#setupHead(enc);
+      await this.#send(enc.take(), false);
+      await this.#decideEarly(enc);
+      this.#setupRam(enc);
       await this.#send(enc.take(), false);
       this.#setupMs = nowMs() - this.#startedAt;
       this.#setStatus('active');
@@ -184,6 +206,7 @@ export class OutgoingMigration {
         try {
           for (const m of rp.push(chunk)) {
             if (m.type === 'switchover-ack') this.#switchoverAcked = true;
+            else if (m.type === 'report' && m.report.hello) this.#destHello = m.report.hello;
             else if (m.type === 'report') {
               this.#destReport = m.report;
               if (!m.report.ok) this.#abort(new VmigError('ERR_MIGRATE_DESTINATION_REFUSED', `the destination refused: ${m.report.error ?? 'no reason given'}`));
@@ -203,7 +226,7 @@ export class OutgoingMigration {
     if (this.#status === 'cancelling') throw new Aborted('cancelled');
   }
 
-  #setup(enc: StreamEncoder): void {
+  #setupHead(enc: StreamEncoder): void {
     const vm = this.#vm;
     enc.header().configuration({ machine: vm.machineType });
     if (this.#returnPath) {
@@ -212,6 +235,44 @@ export class OutgoingMigration {
     }
     const guest: GuestSectionState = { firmwareBuildId: GUEST_FIRMWARE_BUILD_ID, ramLayoutVersion: GUEST_RAM_LAYOUT_VERSION, vcpuCount: vm.vcpus.length, ramBytes: BigInt(vm.memory.size) };
     this.#fullSection(enc, { kind: 'full', sectionId: SECTION_ID.guest, idstr: GUEST_SECTION_IDSTR, instanceId: 0, version: 1 }, guestSectionVmsd, { ...guest });
+  }
+
+  /**
+   * Early virtio-net migration (early-net.ts): used when this NIC has
+   * early-mig on and the destination said (its hello, before PONG 1) that it
+   * takes it; otherwise the classic path, and query-migrate and an
+   * X_VMIG_EARLY_MIGRATION event say why.
+   */
+  async #decideEarly(enc: StreamEncoder): Promise<void> {
+    const vm = this.#vm;
+    const nic = vm.nic;
+    const mine = vm.earlyMigration();
+    if (!nic || !mine.enabled) {
+      this.#early = { used: false, policy: mine.policy, reason: nic ? 'early-mig is off on the source' : 'no virtio-net device' };
+      return;
+    }
+    if (!this.#returnPath) {
+      this.#early = { used: false, policy: mine.policy, reason: 'no return path (the destination could not acknowledge its early load)' };
+    } else {
+      if (this.#ponged < 1) await this.#race(new Promise<void>((resolve) => this.#pongWaiters.push({ value: 1, resolve })));
+      const hello = this.#destHello;
+      if (!hello?.earlyMig) this.#early = { used: false, policy: mine.policy, reason: hello ? 'early-mig is off on the destination' : 'the destination does not support early migration' };
+      else this.#early = { used: true, policy: mine.policy };
+    }
+    if (!this.#early.used) {
+      vm.emitEvent('X_VMIG_EARLY_MIGRATION', { status: 'negotiated-down', reason: this.#early.reason! });
+      return;
+    }
+    vm.emitEvent('X_VMIG_EARLY_MIGRATION', { status: 'used', policy: mine.policy });
+    const st = nic.saveState();
+    this.#earlyState = st;
+    const before = enc.pendingBytes;
+    this.#fullSection(enc, { kind: 'full', sectionId: SECTION_ID.nicEarly, idstr: `${vm.nicIdstr}-early`, instanceId: 0, version: nic.sectionVmsd().version }, nic.sectionVmsd(), st as unknown as VmState, nic.vmstateContext());
+    this.#early.earlyBytes = enc.pendingBytes - before;
+  }
+
+  #setupRam(enc: StreamEncoder): void {
+    const vm = this.#vm;
     // Dirty logging starts now: the first pass sends every page anyway.
     vm.memory.dirty.fetchAndClear();
     enc.sectionHeader({ kind: 'start', sectionId: SECTION_ID.ram, idstr: 'ram', instanceId: 0, version: RAM_VERSION });
@@ -288,7 +349,8 @@ export class OutgoingMigration {
       this.#ram.remaining = dirty * 4096;
       this.#expectedDowntimeMs = this.#bandwidth > 0 ? (this.#ram.remaining / this.#bandwidth) * 1000 : this.#opts.parameters.downtimeLimitMs;
       const fits = this.#expectedDowntimeMs <= this.#opts.parameters.downtimeLimitMs;
-      const acked = !this.#opts.capabilities.has('switchover-ack') || this.#switchoverAcked;
+      // Early migration always waits for the destination's early load (the acknowledgement the RFC lacks).
+      const acked = (!this.#opts.capabilities.has('switchover-ack') && !this.#early?.used) || this.#switchoverAcked;
       pages = pagesOf(snap);
       if (fits && acked) {
         // QEMU would stop here. vmig first sends what fits as one more pass:
@@ -343,7 +405,19 @@ export class OutgoingMigration {
     if (nic) {
       const st = nic.saveState();
       this.sentNetState = st as unknown as VmState;
-      this.#fullSection(enc, { kind: 'full', sectionId: SECTION_ID.nic, idstr: vm.nicIdstr, instanceId: 0, version: nic.sectionVmsd().version }, nic.sectionVmsd(), st as unknown as VmState, nic.vmstateContext());
+      if (this.#early?.used && this.#earlyState) {
+        const ctx = nic.vmstateContext();
+        const delta = buildDelta(this.#early.policy, this.#earlyState, st, (full) => {
+          const w = new ByteWriter(1 << 16);
+          saveState(w, nic.sectionVmsd(), full as unknown as VmState, ctx);
+          return w.finish();
+        });
+        const before = enc.pendingBytes;
+        this.#fullSection(enc, { kind: 'full', sectionId: SECTION_ID.nic, idstr: `${vm.nicIdstr}-delta`, instanceId: 0, version: netDeltaVmsd.version }, netDeltaVmsd, { ...delta } as unknown as VmState);
+        Object.assign(this.#early, { deltaBytes: enc.pendingBytes - before, changed: delta.changed, fullReload: delta.fullReload });
+      } else {
+        this.#fullSection(enc, { kind: 'full', sectionId: SECTION_ID.nic, idstr: vm.nicIdstr, instanceId: 0, version: nic.sectionVmsd().version }, nic.sectionVmsd(), st as unknown as VmState, nic.vmstateContext());
+      }
     }
     enc.eof();
     const t1 = nowMs();

@@ -42,6 +42,12 @@ export interface DestinationReport {
   error?: string;
   /** Destination phases inside downtime, in ms. */
   phases?: { deviceLoadMs?: number; backendAttachMs?: number; announceMs?: number; resumeMs?: number; [k: string]: number | undefined };
+  /** virtio-net work inside the downtime on the destination (ms): section decode, load, backend attach. */
+  netDowntimeMs?: number;
+  /** Sent once, when the return path opens: what this destination can take (early virtio-net migration). */
+  hello?: { earlyMig: boolean; policy: string };
+  /** Early migration, as the destination saw it. */
+  early?: { setupLoadMs: number; downtimeLoadMs: number; changed: string[]; fullReload: boolean };
   /** Host monotonic clock (ms) at EOF decoded, guest running, SHUT sent: meaningful to a source on the same host. */
   times?: { eofAt: number; runningAt: number; shutAt: number };
   /** Anything else worth reporting (early-migration outcome, …). */

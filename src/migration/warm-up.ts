@@ -13,6 +13,8 @@ import type { VirtioNetDevice } from '../devices/net/index.js';
 import type { VirtioSavedState } from '../virtio/index.js';
 import { loadState, saveState } from '../vmstate/index.js';
 import type { VmState } from '../vmstate/index.js';
+import { applyDelta, buildDelta, netDeltaVmsd } from './early-net.js';
+import type { NetDelta } from './early-net.js';
 
 export const WARM_UP_RUNS = 12;
 
@@ -34,6 +36,13 @@ export async function warmUpNetPaths(nic: VirtioNetDevice, options: { runs?: num
     loadState(new ByteReader(w.finish()), vmsd, back, vmsd.version, ctx);
     if (options.apply) nic.loadState(back as unknown as VirtioSavedState, { deferBackendAttach: true });
     else nic.checkState(back as unknown as VirtioSavedState);
+    // The early-migration comparison and delta paths (early-net.ts), on copies.
+    const delta = buildDelta('per-delta', back as unknown as VirtioSavedState, nic.saveState(), () => new Uint8Array(0));
+    const dw = new ByteWriter(256);
+    saveState(dw, netDeltaVmsd, { ...delta } as unknown as VmState);
+    const d2: VmState = {};
+    loadState(new ByteReader(dw.finish()), netDeltaVmsd, d2, 1);
+    applyDelta(back as unknown as VirtioSavedState, d2 as unknown as NetDelta, () => back as unknown as VirtioSavedState);
     await new Promise<void>((r) => setImmediate(r));
   }
 }

@@ -13,7 +13,7 @@ import { StreamDecoder } from '../../src/stream/index.js';
 import type { SectionHeader, StreamItem } from '../../src/stream/index.js';
 import { loadState, saveState } from '../../src/vmstate/index.js';
 import type { VmState, Vmsd } from '../../src/vmstate/index.js';
-import { GUEST_SECTION_IDSTR, VCPU_SECTION_IDSTR, guestSectionVmsd, vcpuSectionVmsd } from '../../src/migration/index.js';
+import { GUEST_SECTION_IDSTR, VCPU_SECTION_IDSTR, guestSectionVmsd, netDeltaVmsd, vcpuSectionVmsd } from '../../src/migration/index.js';
 import { netSectionVmsd } from '../../src/devices/net/index.js';
 
 export interface ProxyActions {
@@ -51,7 +51,8 @@ export class MigrationProxy {
       resolve: (h) => {
         if (h.idstr === GUEST_SECTION_IDSTR) return codec(guestSectionVmsd, {});
         if (h.idstr === VCPU_SECTION_IDSTR) return codec(vcpuSectionVmsd, {});
-        if (h.idstr.endsWith('/virtio-net')) return codec(netSectionVmsd('10.2'), { maxQueuePairs, inferTransport: true, lenient: true });
+        if (h.idstr.endsWith('/virtio-net') || h.idstr.endsWith('/virtio-net-early')) return codec(netSectionVmsd('10.2'), { maxQueuePairs, inferTransport: true, lenient: true });
+        if (h.idstr.endsWith('/virtio-net-delta')) return codec(netDeltaVmsd, {});
         return undefined;
       },
     });

@@ -172,6 +172,8 @@ function netToSaved(d: DeviceSnapshot, features: bigint, flavor: QemuFlavor): Ne
 /** What planning a load needs to know about the device. */
 export interface DeviceFacts {
   memory: GuestMemory;
+  /** false: guest RAM has not arrived yet (an early, provisional check); skip what is read from it. */
+  ramLoaded?: boolean;
   hostFeatures: bigint;
   maxQueuePairs: number;
   vectors: number;
@@ -322,8 +324,10 @@ export function planLoad(saved: VirtioSavedState, f: DeviceFacts): LoadPlan {
     try {
       sq = new SplitQueue(f.memory, { size: q.num, descAddr: q.desc, availAddr: ring.avail, usedAddr: ring.used, eventIdx });
       // §3.5 step 13: the used idx comes from guest RAM, not from the stream.
-      const usedIdx = f.memory.atomicLoadU16(Number(ring.used) + 2);
-      const availIdx = f.memory.atomicLoadU16(Number(ring.avail) + 2);
+      // A provisional (early) check runs before RAM has arrived: the RAM-derived checks wait for the final load.
+      const ramLoaded = f.ramLoaded !== false;
+      const usedIdx = ramLoaded ? f.memory.atomicLoadU16(Number(ring.used) + 2) : q.lastAvailIdx;
+      const availIdx = ramLoaded ? f.memory.atomicLoadU16(Number(ring.avail) + 2) : q.lastAvailIdx;
       sq.setState({ size: q.num, descAddr: q.desc, availAddr: ring.avail, usedAddr: ring.used, eventIdx, lastAvailIdx: q.lastAvailIdx, usedIdx });
       if (((availIdx - q.lastAvailIdx) & 0xffff) > q.num) availAhead.push(i);
     } catch (err) {

@@ -422,15 +422,18 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
   /**
    * Every check loadState() makes, without applying anything: a destination
    * can refuse a state before it touches the device (and warm the code).
+   * `ramLoaded: false` (early migration, before RAM has arrived) leaves out
+   * the checks that read ring indices from guest RAM.
    * @throws VmigError ERR_NET_STATE_MISMATCH, ERR_NET_STATE_INVALID
    */
-  checkState(saved: VirtioSavedState): void {
-    this.#plan(saved);
+  checkState(saved: VirtioSavedState, options: { ramLoaded?: boolean } = {}): void {
+    this.#plan(saved, options.ramLoaded);
   }
 
-  #plan(saved: VirtioSavedState): LoadPlan {
+  #plan(saved: VirtioSavedState, ramLoaded?: boolean): LoadPlan {
     return planLoad(saved, {
       memory: this.memory,
+      ...(ramLoaded === false ? { ramLoaded } : {}),
       hostFeatures: this.hostFeatures,
       maxQueuePairs: this.maxQueuePairs,
       vectors: this.transport.vectors,
