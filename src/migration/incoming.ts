@@ -252,6 +252,8 @@ export class IncomingMigration {
       // Provisional: checked against this device now (all but what RAM holds), applied at the switchover.
       const t0 = nowMs();
       vm.nic!.checkState(state as unknown as VirtioSavedState, { ramLoaded: false });
+      // The backend set up now (vnet header, offloads, queue pairs, link); the switchover only fixes what changed.
+      vm.nic!.preAttachBackend(state as unknown as VirtioSavedState);
       this.#earlySetupMs += nowMs() - t0;
       this.#earlyState = state as unknown as VirtioSavedState;
       if (this.#ackPending) this.#ack();

@@ -314,6 +314,7 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
   setLinkUp(up: boolean): void {
     this.#guard(() => {
       this.#backendCall(() => this.backend.setLinkUp(up));
+      if (this.#backendShape) this.#backendShape.link = up;
       const old = this.net.status;
       if (up) this.net.status |= VIRTIO_NET_S_LINK_UP;
       else this.net.status &= ~VIRTIO_NET_S_LINK_UP;
@@ -505,19 +506,20 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
   }
 
   /** QEMU virtio_net_set_queue_pairs: attach backend queues below curr_queue_pairs, detach the rest. */
-  #setQueuePairs(): void {
+  #setQueuePairs(pairs = this.net.currQueuePairs): void {
     if (this.maxQueuePairs === 1) return; // QEMU's peer_attach/detach do nothing for a single-queue TAP
     for (let q = 0; q < this.maxQueuePairs; q++) {
-      const on = q < this.net.currQueuePairs;
+      const on = q < pairs;
       this.#backendCall(() => this.backend.setQueueEnabled(q, on));
     }
+    if (this.#backendShape) this.#backendShape.pairs = pairs;
   }
 
-  #applyOffloads(): void {
-    const o = this.net.currGuestOffloads;
+  #applyOffloads(o = this.net.currGuestOffloads): void {
     const has = (b: number) => (o & bit(b)) !== 0n;
     const off: NetOffloads = { csum: has(VIRTIO_NET_F_GUEST_CSUM), tso4: has(VIRTIO_NET_F_GUEST_TSO4), tso6: has(VIRTIO_NET_F_GUEST_TSO6), ecn: has(VIRTIO_NET_F_GUEST_ECN), ufo: has(VIRTIO_NET_F_GUEST_UFO) };
     this.#backendCall(() => this.backend.setOffloads(off));
+    if (this.#backendShape) this.#backendShape.offloads = o;
   }
 
   /** QEMU virtio_net_set_status for every queue pair, then which backend queues to read. */
@@ -651,11 +653,33 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
   attachBackend(): void {
     if (this.#backendAttached) return;
     this.#backendAttached = true;
-    this.#backendCall(() => this.backend.setVnetHdrLen(VIRTIO_NET_HDR_V1_SIZE));
-    if (this.backend.hasVnetHdr) this.#applyOffloads();
-    this.#setQueuePairs();
-    this.#backendCall(() => this.backend.setLinkUp(this.linkUp));
+    this.#shapeBackend({ offloads: this.net.currGuestOffloads, pairs: this.net.currQueuePairs, link: this.linkUp });
     this.#pairs.updateReading();
+  }
+
+  /**
+   * Early migration (DESIGN §6): set the backend up — vnet header, offloads,
+   * active queue pairs, link — from a state that has arrived but is not
+   * loaded yet. Nothing reads from or writes to the backend before the
+   * device is loaded and unquiesced, so neither the guest nor the network
+   * sees it. attachBackend() after the final load then only changes what
+   * differs (nothing, when the guest changed none of it meanwhile).
+   */
+  preAttachBackend(saved: VirtioSavedState): void {
+    const dev = saved.device as { curr_guest_offloads?: bigint; curr_queue_pairs?: number; status?: number };
+    this.#shapeBackend({ offloads: dev.curr_guest_offloads ?? 0n, pairs: dev.curr_queue_pairs ?? 1, link: ((dev.status ?? 0) & VIRTIO_NET_S_LINK_UP) !== 0 });
+  }
+
+  /** What the backend is set to now (undefined: never set by a load). */
+  #backendShape: { offloads: bigint; pairs: number; link: boolean } | undefined;
+
+  #shapeBackend(want: { offloads: bigint; pairs: number; link: boolean }): void {
+    const have = this.#backendShape;
+    if (!have) this.#backendCall(() => this.backend.setVnetHdrLen(VIRTIO_NET_HDR_V1_SIZE));
+    if (this.backend.hasVnetHdr && have?.offloads !== want.offloads) this.#applyOffloads(want.offloads);
+    if (have?.pairs !== want.pairs) this.#setQueuePairs(want.pairs);
+    if (have?.link !== want.link) this.#backendCall(() => this.backend.setLinkUp(want.link));
+    this.#backendShape = { ...want };
   }
 
   /** The post-migration announce rounds follow the destination's announce-* migration parameters. */
