@@ -42,6 +42,8 @@ export interface SeriesOptions {
   parameters?: Record<string, number | boolean>;
   /** Called between the start of a destination and the migration (set destination parameters…). */
   beforeMigrate?: (source: VmProcess, destination: VmProcess, index: number) => Promise<void>;
+  /** Called once pre-copy is active (the early section has gone), e.g. to change the guest mid-migration. */
+  duringPrecopy?: (source: VmProcess, index: number) => Promise<void>;
   /**
    * Wait after starting a destination before migrating (ms, default 1000): a
    * destination is normally ready and idle when a migration starts — on this
@@ -100,7 +102,12 @@ export class MigrationSeries {
     await new Promise((r) => setTimeout(r, this.#o.destinationIdleMs ?? 1000));
     await this.#o.probe.mark();
     this.#o.onProgress?.(`migration ${index}: migrating ${this.taps[(index + 1) % 2]} → ${tap}`);
-    const out = await src.migrate(`tcp:127.0.0.1:${port}`, { capabilities: this.#o.capabilities ?? ['return-path'], parameters: this.#o.parameters as Record<string, number> });
+    const during = this.#o.duringPrecopy;
+    const out = await src.migrate(`tcp:127.0.0.1:${port}`, {
+      capabilities: this.#o.capabilities ?? ['return-path'],
+      parameters: this.#o.parameters as Record<string, number>,
+      ...(during ? { onActive: () => during(src, index) } : {}),
+    });
     const doneAt = Date.now();
     const info = out.info as Record<string, unknown> & { ram?: { transferred?: number }; 'x-vmig'?: Record<string, unknown> };
     // The old VMM quits only after the probe window: its teardown would

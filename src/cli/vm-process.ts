@@ -106,12 +106,16 @@ export class VmProcess {
    * Migrate to `uri` with the given capabilities and parameters; resolves
    * once the migration completed, failed or was cancelled, with query-migrate.
    */
-  async migrate(uri: string, options: { capabilities?: string[]; parameters?: Record<string, number>; timeoutMs?: number } = {}): Promise<MigrationOutcome> {
+  async migrate(uri: string, options: { capabilities?: string[]; parameters?: Record<string, number>; timeoutMs?: number; onActive?: () => Promise<void> } = {}): Promise<MigrationOutcome> {
     const caps = ['events', ...(options.capabilities ?? ['return-path'])];
     await this.qmp.execute('migrate-set-capabilities', { capabilities: caps.map((c) => ({ capability: c, state: true })) });
     if (options.parameters) await this.qmp.execute('migrate-set-parameters', options.parameters);
     const mark = this.qmp.eventMark();
     await this.qmp.execute('migrate', { uri });
+    if (options.onActive) {
+      await this.qmp.waitForEvent('MIGRATION', { since: mark, timeoutMs: options.timeoutMs ?? 60_000, predicate: (e) => ['active', 'completed', 'failed', 'cancelled'].includes(String((e.data as { status?: string } | undefined)?.status)) });
+      await options.onActive();
+    }
     const ev: QmpEvent = await this.qmp.waitForEvent('MIGRATION', {
       since: mark,
       timeoutMs: options.timeoutMs ?? 60_000,

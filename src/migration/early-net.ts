@@ -39,7 +39,8 @@ type Saved = VirtioSavedState & { device: Record<string, unknown> };
  * MSI-X PBA and the PCI INTx state.
  */
 const PATHS: Record<EarlyCategory, (s: Saved) => unknown> = {
-  vq: (s) => [s.queues.length, s.queues.map((q) => [q.num, q.desc, q.vector]), s.vrings, s.ring_sizes, s.extra_state?.modern_state?.vqs, s.queue_sel],
+  // The 1024-entry tables are compared up to the device's queue count: past it they are constant padding (saved-state.ts).
+  vq: (s) => [s.queues.length, s.queues.map((q) => [q.num, q.desc, q.vector]), s.vrings?.slice(0, s.queues.length), s.ring_sizes?.slice(0, s.queues.length), s.extra_state?.modern_state?.vqs.slice(0, s.queues.length), s.queue_sel],
   'device-status': (s) => [s.status, s.started, s.broken],
   config: (s) => s.config,
   mac: (s) => s.device.mac,
@@ -94,10 +95,15 @@ export function sameValue(a: unknown, b: unknown): boolean {
     return true;
   }
   if (Array.isArray(b) || b instanceof Uint8Array) return false;
-  const ka = Object.keys(a);
-  if (ka.length !== Object.keys(b).length) return false;
-  for (const k of ka) if (!sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
-  return true;
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  let n = 0;
+  for (const k in ra) {
+    n++;
+    if (!sameValue(ra[k], rb[k])) return false;
+  }
+  for (const _k in rb) n--;
+  return n === 0;
 }
 
 const ALL_CATEGORIES: EarlyCategory[] = [...EARLY_CATEGORIES, 'transport'];
