@@ -42,8 +42,11 @@ describe('vmig demo', { skip, concurrency: false }, () => {
     const before = leftovers();
     const r = await demo(['--migrations', '2']);
     assert.equal(r.code, 0, r.out);
-    assert.match(r.out, /^ {2}# {2}downtime \(ms\) {2}total \(ms\) {2}max probe gap \(ms\) {2}lost probes$/m);
-    assert.match(r.out, /^ {2}2 +\d+\.\d +\d+ +\d+\.\d +\d+$/m);
+    assert.match(r.out, /^ {2}# {2}mode {7}downtime \(ms\) {2}total \(ms\) {2}max probe gap \(ms\) {2}lost probes$/m);
+    assert.match(r.out, /^ {2}1 {2}classic +\d+\.\d +\d+ +\d+\.\d +\d+$/m);
+    assert.match(r.out, /^ {2}2 {2}early +\d+\.\d +\d+ +\d+\.\d +\d+$/m);
+    assert.match(r.out, /^median classic/m);
+    assert.match(r.out, /^median early/m);
     assert.match(r.out, /with 0 errors\.$/m);
     assert.deepEqual(leftovers(), before);
   });
