@@ -285,3 +285,26 @@ describe('saved state', () => {
     assert.equal(b.received(0).length, 1);
   });
 });
+
+describe('early migration: the backend set up before the load', () => {
+  test('preAttachBackend gives the backend what a full load would; the load then changes nothing, or only what differs', async () => {
+    const a = await busySource();
+    const st = a.device.saveState();
+    const full = new NetHarness({ loopback: { queuePairs: PAIRS }, properties: { mq: true, rss: true }, name: 'full', memory: a.memory });
+    full.device.loadState(st);
+    const early = new NetHarness({ loopback: { queuePairs: PAIRS }, properties: { mq: true, rss: true }, name: 'early', memory: a.memory });
+    early.device.preAttachBackend(st);
+    for (const k of ['offloads', 'vnetHdrLen', 'queueEnabled', 'linkUp'] as const) assert.deepEqual(early.backend[k], full.backend[k], k);
+    assert.deepEqual(early.backend.reading, [false, false, false, false], 'nothing is read before the load');
+    early.backend.log.length = 0;
+    early.device.loadState(st);
+    assert.deepEqual(early.backend.log, [], 'the final load touched the backend for nothing');
+    // The guest turned the link off after the early state: only the link changes at the switchover.
+    const later = new NetHarness({ loopback: { queuePairs: PAIRS }, properties: { mq: true, rss: true }, name: 'later', memory: a.memory });
+    later.device.preAttachBackend(st);
+    later.backend.log.length = 0;
+    a.device.setLinkUp(false);
+    later.device.loadState(a.device.saveState());
+    assert.deepEqual(later.backend.log, ['link down']);
+  });
+});
