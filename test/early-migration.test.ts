@@ -5,8 +5,9 @@
  * pre-copy) is found at the stop and resynced alone under per-delta, by a
  * full reload under rfc; the destination ends with the source's device state
  * field by field and the guest keeps working. A destination with early-mig
- * off negotiates the migration down to the classic path. Machine-type
- * defaults and overrides reach qom-get.
+ * off negotiates the migration down to the classic path. On every path the
+ * announce runs once (exactly announce-rounds host-side RARPs on the
+ * bridge). Machine-type defaults and overrides reach qom-get.
  */
 
 import assert from 'node:assert/strict';
@@ -18,6 +19,7 @@ import { after, before, describe, test } from 'node:test';
 import { VmProcess } from '../src/cli/vm-process.js';
 import type { VmSpec } from '../src/cli/vm-process.js';
 import { TestNetns, netnsUnavailableReason } from './support/netns.js';
+import { repoRoot } from './support/paths.js';
 
 const skip = netnsUnavailableReason();
 if (skip) console.log(`# early-migration skipped: ${skip}`);
@@ -64,9 +66,26 @@ describe('early virtio-net migration between two VMMs', { skip, concurrency: fal
    * Migrate src → a new destination. `during` runs once pre-copy is active
    * (the early section has gone), with the bandwidth throttled so there is time.
    */
+  /** Counts the host-side RARPs (ethertype 0x8035) from the guest's MAC seen on the bridge. */
+  async function countRarps(seconds: number): Promise<() => Promise<number>> {
+    const child = ns.spawn('python3', [join(repoRoot, 'test', 'support', 'count-frames.py'), 'br0', '8035', '52:54:00:12:34:56', String(seconds)]);
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    for (let i = 0; !out.includes('ready'); i++) {
+      assert.ok(i < 200, 'the frame counter did not start');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return async () => {
+      await exited;
+      return Number(out.trim().split('\n').pop());
+    };
+  }
+
   async function migrate(src: VmProcess, dstExtra: Partial<VmSpec>, during?: () => Promise<void>) {
     const port = 5500 + n;
     const dst = await startVm({ ...dstExtra, incoming: `tcp:127.0.0.1:${port}` });
+    const rarps = await countRarps(during ? 8 : 4);
     await dst.qmp.execute('migrate-set-parameters', { 'x-vmig-record-device-state': true });
     await src.qmp.execute('migrate-set-capabilities', { capabilities: ['events', 'return-path'].map((c) => ({ capability: c, state: true })) });
     await src.qmp.execute('migrate-set-parameters', { 'max-bandwidth': during ? 4 << 20 : 1 << 30, 'downtime-limit': 300 });
@@ -95,6 +114,8 @@ describe('early virtio-net migration between two VMMs', { skip, concurrency: fal
       await new Promise((r) => setTimeout(r, 10));
     }
     assert.match(ns.exec('ping', ['-c', '2', '-i', '0.2', '-W', '1', ns.guest]), /2 received/);
+    // The announce ran once: announce-rounds (5) RARPs, not twice that (QEMU's defaults, 50/550/5/100 ms).
+    assert.equal(await rarps(), 5, 'host-side RARPs after the switchover');
     return { dst, early: info['x-vmig']['early-mig'] as EarlyInfo, netDowntimeMs: info['x-vmig']['destination-net-downtime-ms'] as number, events };
   }
 
