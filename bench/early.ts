@@ -89,8 +89,8 @@ try {
   }
   for (const scenario of ['no change', 'one injected change']) {
     console.log(`\n### ${scenario}\n`);
-    console.log('| mode | downtime median | p95 | max probe gap median | p95 | destination virtio-net work in downtime, median | full reloads | changed |');
-    console.log('|---|---|---|---|---|---|---|---|');
+    console.log('| mode | downtime median | p95 | stop → running median | max probe gap median | p95 | destination virtio-net work in downtime, median | full reloads | changed |');
+    console.log('|---|---|---|---|---|---|---|---|---|');
     for (const m of MODES) {
       const rs = results.get(`${scenario}|${m}`) ?? [];
       const d = rs.map((r) => r.downtimeMs);
@@ -99,7 +99,7 @@ try {
       const early = rs.map((r) => r.xvmig['early-mig'] as { 'full-reload'?: boolean; changed?: string[] } | undefined);
       const reloads = early.filter((e) => e?.['full-reload']).length;
       const changed = [...new Set(early.flatMap((e) => e?.changed ?? []))].join(' ') || '—';
-      console.log(`| ${m} | ${fmt(median(d))} ms | ${fmt(percentile(d, 0.95))} ms | ${fmt(median(g))} ms | ${fmt(percentile(g, 0.95))} ms | ${fmt(median(net), 2)} ms | ${reloads}/${rs.length} | ${changed} |`);
+      console.log(`| ${m} | ${fmt(median(d))} ms | ${fmt(percentile(d, 0.95))} ms | ${fmt(median(rs.map((r) => r.stopToRunningMs)))} ms | ${fmt(median(g))} ms | ${fmt(percentile(g, 0.95))} ms | ${fmt(median(net), 2)} ms | ${reloads}/${rs.length} | ${changed} |`);
     }
     const base = median((results.get(`${scenario}|baseline`) ?? []).map((r) => r.downtimeMs));
     for (const m of ['early-rfc', 'early-per-delta'] as Mode[]) {

@@ -5,7 +5,10 @@
  * Prints every run, then median and p95 of downtime, total time and max
  * probe gap, and the medians of the downtime phases.
  *
- *   npm run bench:migrate -- [RUNS] [--dirty-rate 4M] [--max-bandwidth 128M] [--warmup 2]
+ *   npm run bench:migrate -- [RUNS] [--dirty-rate 4M] [--max-bandwidth 128M] [--warmup 2] [--early-mig on|off]
+ *
+ * --early-mig: the NIC's early virtio-net migration (default: the machine
+ * type's, on for q35); bench:early compares the modes.
  *
  * Needs root (netns, TAP).
  */
@@ -29,6 +32,8 @@ const opt = (name: string, dflt: string) => {
 const RUNS = Number(args.find((a) => /^\d+$/.test(a)) ?? 20);
 const WARMUP = Number(opt('--warmup', '2'));
 const DIRTY = opt('--dirty-rate', '4M');
+const EARLY = opt('--early-mig', 'default');
+if (!['on', 'off', 'default'].includes(EARLY)) throw new Error('--early-mig takes on or off');
 const BANDWIDTH = parseSize(opt('--max-bandwidth', '128M'));
 const PARAMS = { 'max-bandwidth': BANDWIDTH, 'downtime-limit': 300 };
 
@@ -45,7 +50,7 @@ const series = new MigrationSeries({
   ns,
   dir,
   probe,
-  vm: { ip: `${ns.guest}/24`, memory: '256M', cpus: 2, queues: 4, workload: { size: '64M', dirtyRate: DIRTY } },
+  vm: { ip: `${ns.guest}/24`, memory: '256M', cpus: 2, queues: 4, workload: { size: '64M', dirtyRate: DIRTY }, ...(EARLY === 'default' ? {} : { deviceExtra: `early-mig=${EARLY}` }) },
   parameters: PARAMS,
 });
 const cleanup = () => {
@@ -63,7 +68,7 @@ const fmt = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '—');
 try {
   await series.boot();
   console.log(`bench:migrate — ${machineLine()}`);
-  console.log(`guest: 256 MiB, 2 vCPUs, 4 queue pairs, workload 64 MiB at ${DIRTY}B/s; probe every 10 ms; ${JSON.stringify(PARAMS)}; return-path on (downtime = source stop → destination running)`);
+  console.log(`guest: 256 MiB, 2 vCPUs, 4 queue pairs, workload 64 MiB at ${DIRTY}B/s, early-mig ${EARLY === 'default' ? 'as the machine type (q35: on, per-delta)' : EARLY}; probe every 10 ms; ${JSON.stringify(PARAMS)}; return-path on (downtime = source stop → destination running)`);
   console.log(`${WARMUP} warm-up + ${RUNS} measured migrations over tcp on loopback\n`);
   const results: MigrationResult[] = [];
   for (let i = 0; i < WARMUP + RUNS; i++) {
@@ -76,6 +81,7 @@ try {
   const col = (f: (r: MigrationResult) => number) => results.map(f);
   console.log('\n| | median | p95 |\n|---|---|---|');
   console.log(`| downtime (ms) | ${fmt(median(col((r) => r.downtimeMs)))} | ${fmt(percentile(col((r) => r.downtimeMs), 0.95))} |`);
+  console.log(`| stop → destination running, no return trip (ms) | ${fmt(median(col((r) => r.stopToRunningMs)))} | ${fmt(percentile(col((r) => r.stopToRunningMs), 0.95))} |`);
   console.log(`| total time (ms) | ${fmt(median(col((r) => r.totalMs)), 0)} | ${fmt(percentile(col((r) => r.totalMs), 0.95), 0)} |`);
   console.log(`| max probe gap (ms) | ${fmt(median(col((r) => r.maxGapMs)))} | ${fmt(percentile(col((r) => r.maxGapMs), 0.95))} |`);
   console.log(`| gap − downtime (ms) | ${fmt(median(col((r) => r.maxGapMs - r.downtimeMs)))} | ${fmt(percentile(col((r) => r.maxGapMs - r.downtimeMs), 0.95))} |`);

@@ -15,6 +15,8 @@ export interface MigrationResult {
   status: string;
   error?: string;
   downtimeMs: number;
+  /** Source stop → destination vCPUs running (same host), without the return trip. */
+  stopToRunningMs: number;
   totalMs: number;
   setupMs: number;
   transferredBytes: number;
@@ -126,6 +128,7 @@ export class MigrationSeries {
       status: out.status,
       ...(typeof info['error-desc'] === 'string' ? { error: info['error-desc'] } : {}),
       downtimeMs: Number(x['downtime-ms'] ?? info.downtime ?? NaN),
+      stopToRunningMs: Number(x['stop-to-running-ms'] ?? NaN),
       totalMs: Number(info['total-time'] ?? NaN),
       setupMs: Number(info['setup-time'] ?? NaN),
       transferredBytes: Number(info.ram?.transferred ?? 0),

@@ -146,6 +146,11 @@ export class OutgoingMigration {
     if (this.#downtimeMs !== undefined) {
       // Host monotonic instants (ms), to line the downtime up with other observers (the probe).
       x.instants = { stop: round3(this.#downtimeStart), ...(this.#destReport?.times ? { 'destination-running': round3(this.#destReport.times.runningAt) } : {}) };
+      // The guest's own pause: stop → its vCPUs run again on the destination, without the
+      // return trip QEMU's measure includes. Only meaningful when both run on one host
+      // (the instants are then on one clock), so only given when they are consistent.
+      const running = this.#destReport?.times?.runningAt;
+      if (running !== undefined && running >= this.#downtimeStart && running - this.#downtimeStart <= this.#downtimeMs) x['stop-to-running-ms'] = round3(running - this.#downtimeStart);
     }
     if (this.#early) {
       const e = this.#early;
