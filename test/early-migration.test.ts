@@ -183,6 +183,38 @@ describe('early virtio-net migration between two VMMs', { skip, concurrency: fal
     });
   }
 
+  test('per-delta, category by category: each change the guest makes mid-migration is found and resynced alone, without a full reload', async (t) => {
+    // One guest, one migration per change; each destination becomes the next source.
+    const steps: [string, Record<string, unknown>, string[]][] = [
+      ['MAC table', { op: 'add-mcast', mac: '01:00:5e:00:00:fb' }, ['mac-table']],
+      ['rx filter', { op: 'set-rx-mode', allmulti: true }, ['rx-filter']],
+      ['MAC', { op: 'set-mac', mac: '52:54:00:12:34:57' }, ['mac']],
+      ['guest offloads', { op: 'set-offloads', tso4: false }, ['offloads-mq']],
+      // Fewer pairs also shortens tx_waiting (one entry per active pair).
+      ['queue pairs', { op: 'set-queues', pairs: 2 }, ['offloads-mq', 'pending-tx']],
+      ['RSS', { op: 'set-rss', indirection: [0, 1, 0, 1, 0, 1, 0, 1] }, ['rss']],
+    ];
+    // RSS is offered only with rss=on (both sides: the features must match).
+    let src = await startVm({ deviceExtra: 'rss=on' });
+    await src.waitReady();
+    for (const [what, op, expected] of steps) {
+      const cur = src;
+      const r = await migrate(cur, { deviceExtra: 'rss=on' }, async () => {
+        await cur.qmp.execute('x-vmig-guest', op);
+      });
+      assert.equal(r.early.used, true, what);
+      assert.deepEqual(r.early.changed, expected, what);
+      assert.equal(r.early['full-reload'], false, `${what}: no full reload under per-delta`);
+      t.diagnostic(`${what}: changed ${r.early.changed!.join(', ')}; delta ${r.early['delta-bytes']} bytes; destination work in the downtime ${r.netDowntimeMs.toFixed(2)} ms`);
+      src = r.dst;
+    }
+    const filter = ((await src.qmp.execute('query-rx-filter')) as Record<string, unknown>[])[0]!;
+    assert.equal(filter['main-mac'], '52:54:00:12:34:57');
+    assert.equal(filter['multicast'], 'all', 'allmulti, set mid-migration');
+    assert.deepEqual(filter['multicast-table'], ['01:00:5e:00:00:fb']);
+    await src.quit();
+  });
+
   test('a destination with early-mig off negotiates down to the classic path, and says so', async () => {
     const src = await startVm();
     await src.waitReady();
