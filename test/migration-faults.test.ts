@@ -103,10 +103,35 @@ describe('migration through file: and failure semantics', { skip }, () => {
     return out;
   }
 
+  test("QMP: capabilities and parameters with QEMU's names, defaults, ranges and errors", async () => {
+    const q = source.qmp;
+    assert.deepEqual(await q.execute('query-migrate'), {});
+    assert.deepEqual(await q.execute('query-migrate-parameters'), {
+      'downtime-limit': 300, 'max-bandwidth': 134217728, 'announce-initial': 50, 'announce-max': 550, 'announce-rounds': 5, 'announce-step': 100, 'x-vmig-record-device-state': false,
+    });
+    await assert.rejects(q.execute('migrate-set-parameters', { 'downtime-limit': 2_000_001 }), /Parameter 'downtime_limit' expects an integer in the range of 0 to 2000000 milliseconds/);
+    await assert.rejects(q.execute('migrate-set-parameters', { 'announce-step': 0 }), /Parameter 'announce_step' expects an integer in the range of 1 to 10000 milliseconds/);
+    await assert.rejects(q.execute('migrate-set-parameters', { 'multifd-channels': 4 }), /Parameter 'multifd-channels' is unexpected/);
+    assert.equal(((await q.execute('query-migrate-parameters')) as Record<string, number>)['downtime-limit'], 300, 'a refused call changed nothing');
+    const cap = (capability: string, state: boolean) => ({ capability, state });
+    await assert.rejects(q.execute('migrate-set-capabilities', { capabilities: [cap('switchover-ack', true)] }), /Capability 'switchover-ack' requires capability 'return-path'/);
+    await assert.rejects(q.execute('migrate-set-capabilities', { capabilities: [cap('postcopy-ram', true)] }), /Capability 'postcopy-ram' is not supported by vmig/);
+    await assert.rejects(q.execute('migrate-set-capabilities', { capabilities: [cap('no-such-cap', true)] }), /does not accept value 'no-such-cap'/);
+    await q.execute('migrate-set-capabilities', { capabilities: [cap('return-path', true), cap('switchover-ack', true), cap('events', true)] });
+    const caps = (await q.execute('query-migrate-capabilities')) as { capability: string; state: boolean }[];
+    assert.deepEqual(caps.filter((c) => c.state).map((c) => c.capability).sort(), ['events', 'return-path', 'switchover-ack']);
+    assert.ok(caps.some((c) => c.capability === 'xbzrle' && !c.state));
+    await assert.rejects(q.execute('migrate', { uri: 'exec:cat > /dev/null' }), /the exec: transport is not supported by vmig/);
+    await assert.rejects(q.execute('migrate-incoming', { uri: 'tcp:127.0.0.1:1' }), /'-incoming' was not specified on the command line/);
+    // switchover-ack stays on for the cases below: the migrations then also wait for the destination's acknowledgement.
+  });
+
   test('file: a saved stream decodes with vmig analyze, and -incoming file: resumes the guest from it', async () => {
     const path = join(dir, 'saved.mig');
     const src = await startVm('filesrc', 'tapf1');
     await src.waitReady();
+    // switchover-ack on, as a management tool might leave it: a file has no return path, so it must not wait.
+    await src.qmp.execute('migrate-set-capabilities', { capabilities: ['return-path', 'switchover-ack'].map((c) => ({ capability: c, state: true })) });
     const out = await src.migrate(`file:${path}`, { capabilities: [], parameters: FAST });
     assert.equal(out.status, 'completed', JSON.stringify(out.info));
     assert.equal((out.info['x-vmig'] as Record<string, unknown>)['downtime-measured-to'], 'source-sent');

@@ -355,7 +355,9 @@ export class OutgoingMigration {
       this.#expectedDowntimeMs = this.#bandwidth > 0 ? (this.#ram.remaining / this.#bandwidth) * 1000 : this.#opts.parameters.downtimeLimitMs;
       const fits = this.#expectedDowntimeMs <= this.#opts.parameters.downtimeLimitMs;
       // Early migration always waits for the destination's early load (the acknowledgement the RFC lacks).
-      const acked = (!this.#opts.capabilities.has('switchover-ack') && !this.#early?.used) || this.#switchoverAcked;
+      // Without a return path (file:) nobody can acknowledge: switchover-ack does not apply.
+      const needAck = this.#returnPath && (this.#opts.capabilities.has('switchover-ack') || this.#early?.used === true);
+      const acked = !needAck || this.#switchoverAcked;
       pages = pagesOf(snap);
       if (fits && acked) {
         // QEMU would stop here. vmig first sends what fits as one more pass:
