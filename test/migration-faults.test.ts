@@ -237,6 +237,23 @@ describe('migration through file: and failure semantics', { skip }, () => {
     await sourceSurvived();
   });
 
+  test('a destination that does not know early migration (no hello on the return path): the classic path, said so, completed', async () => {
+    const d = await destination({ keepReturn: (m) => !(m.type === 'report' && m.report.hello) });
+    const mark = source.qmp.eventMark();
+    const out = await source.migrate(d.uri, { parameters: FAST });
+    assert.equal(out.status, 'completed', JSON.stringify(out.info));
+    const early = (out.info['x-vmig'] as Record<string, unknown>)['early-mig'] as { used: boolean; 'negotiated-down': string };
+    assert.equal(early.used, false);
+    assert.equal(early['negotiated-down'], 'the destination does not support early migration');
+    assert.deepEqual(source.qmp.eventsSince(mark).filter((e) => e.event === 'X_VMIG_EARLY_MIGRATION').map((e) => e.data), [{ status: 'negotiated-down', reason: 'the destination does not support early migration' }]);
+    // The guest now runs on the destination; it becomes the source of the remaining cases.
+    await source.quit();
+    source = d.dst;
+    await source.qmp.execute('migrate-set-capabilities', { capabilities: ['events', 'return-path'].map((c) => ({ capability: c, state: true })) });
+    await d.proxy.close();
+    await sourceSurvived();
+  });
+
   test('migrate_cancel during pre-copy; a second migrate during one is refused', async () => {
     const d = await destination({});
     await source.qmp.execute('migrate-set-parameters', SLOW);

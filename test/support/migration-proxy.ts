@@ -13,7 +13,8 @@ import { StreamDecoder } from '../../src/stream/index.js';
 import type { SectionHeader, StreamItem } from '../../src/stream/index.js';
 import { loadState, saveState } from '../../src/vmstate/index.js';
 import type { VmState, Vmsd } from '../../src/vmstate/index.js';
-import { GUEST_SECTION_IDSTR, VCPU_SECTION_IDSTR, guestSectionVmsd, netDeltaVmsd, vcpuSectionVmsd } from '../../src/migration/index.js';
+import { GUEST_SECTION_IDSTR, ReturnPathDecoder, VCPU_SECTION_IDSTR, encodeReturnPath, guestSectionVmsd, netDeltaVmsd, vcpuSectionVmsd } from '../../src/migration/index.js';
+import type { ReturnPathMessage } from '../../src/migration/index.js';
 import { netSectionVmsd } from '../../src/devices/net/index.js';
 
 export interface ProxyActions {
@@ -21,6 +22,8 @@ export interface ProxyActions {
   onItem?(item: StreamItem): 'cut' | void;
   /** Rewrite a chunk before it is forwarded (offset = absolute stream offset of chunk[0]). */
   mangle?(chunk: Buffer, offset: number): Buffer;
+  /** Return path: drop the destination's messages this returns false for (the rest is re-encoded unchanged). */
+  keepReturn?(msg: ReturnPathMessage): boolean;
 }
 
 function codec(vmsd: Vmsd, ctx: Record<string, unknown>) {
@@ -78,7 +81,11 @@ export class MigrationProxy {
         offset += chunk.length;
         dst.write(out);
       });
-      dst.on('data', (chunk: Buffer) => src.write(chunk));
+      const back = new ReturnPathDecoder();
+      dst.on('data', (chunk: Buffer) => {
+        if (!actions.keepReturn) return void src.write(chunk);
+        for (const m of back.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))) if (actions.keepReturn(m)) src.write(encodeReturnPath(m));
+      });
       src.on('close', () => dst.destroy());
       dst.on('close', () => src.destroy());
       src.on('error', () => undefined);
