@@ -16,6 +16,7 @@
 import { MigrationSeries, median, percentile } from '../src/cli/migration-series.js';
 import type { MigrationResult } from '../src/cli/migration-series.js';
 import { NetworkNamespace, UdpProbe, makeTempDir, netnsUnavailableReason, removeTree } from '../src/host/index.js';
+import { parseSize } from '../src/machine/index.js';
 import { machineLine } from './machine.js';
 
 const skip = netnsUnavailableReason();
@@ -35,13 +36,9 @@ const DIRTY = opt('--dirty-rate', '4M');
 const EARLY = opt('--early-mig', 'default');
 if (!['on', 'off', 'default'].includes(EARLY)) throw new Error('--early-mig takes on or off');
 const BANDWIDTH = parseSize(opt('--max-bandwidth', '128M'));
+if (BANDWIDTH === undefined) throw new Error('--max-bandwidth takes a size such as 128M');
 const PARAMS = { 'max-bandwidth': BANDWIDTH, 'downtime-limit': 300 };
 
-function parseSize(text: string): number {
-  const m = /^(\d+)([KMG]?)$/.exec(text);
-  if (!m) throw new Error(`bad size ${text}`);
-  return Number(m[1]) * ({ '': 1, K: 1 << 10, M: 1 << 20, G: 1 << 30 } as Record<string, number>)[m[2]!]!;
-}
 
 const ns = new NetworkNamespace('vmig-bm');
 const dir = makeTempDir('vmig-bm-');

@@ -8,6 +8,7 @@
  */
 
 import { describeError } from '../core/index.js';
+import { parseSize } from '../machine/index.js';
 import { NetworkNamespace, UdpProbe, makeTempDir, netnsUnavailableReason, removeTree } from '../host/index.js';
 import type { Output } from './analyze.js';
 import { MigrationSeries, median } from './migration-series.js';
@@ -21,10 +22,11 @@ classic path (early-mig=off) and early virtio-net migration (per-delta). Needs r
   --dirty-rate RATE      the guest's memory workload (default 8M bytes/s)
   --max-bandwidth RATE   pre-copy bandwidth limit (default 256M bytes/s)`;
 
+/** A size in QEMU's spelling (8M, 1G, bytes without a suffix), as `-guest dirty-rate=` takes it. */
 function parseRate(text: string, option: string): number {
-  const m = /^(\d+)([KMG]?)$/.exec(text);
-  if (!m) throw new Error(`${option}: '${text}' is not a size (e.g. 8M)`);
-  return Number(m[1]) * ({ '': 1, K: 1 << 10, M: 1 << 20, G: 1 << 30 } as Record<string, number>)[m[2]!]!;
+  const bytes = parseSize(text);
+  if (bytes === undefined) throw new Error(`${option}: '${text}' is not a size (e.g. 8M)`);
+  return bytes;
 }
 
 function modeOf(r: MigrationResult): string {
