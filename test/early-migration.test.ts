@@ -11,14 +11,13 @@
  */
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { VmProcess } from '../src/cli/vm-process.js';
-import type { VmSpec } from '../src/cli/vm-process.js';
-import { TestNetns, netnsUnavailableReason } from './support/netns.js';
+import type { VmProcess, VmSpec } from '../src/cli/vm-process.js';
+import { netnsUnavailableReason } from './support/netns.js';
+import type { TestNetns } from './support/netns.js';
+import { VmLab, assertGuestVerifies } from './support/vm-lab.js';
 import { repoRoot } from './support/paths.js';
 
 const skip = netnsUnavailableReason();
@@ -37,35 +36,22 @@ interface EarlyInfo {
 }
 
 describe('early virtio-net migration between two VMMs', { skip, concurrency: false }, () => {
+  let lab: VmLab;
   let ns: TestNetns;
-  let dir: string;
-  const vms: VmProcess[] = [];
   let n = 0;
 
   before(() => {
-    ns = new TestNetns('vmig-early');
-    dir = mkdtempSync(join(tmpdir(), 'vmig-early-'));
+    lab = new VmLab('vmig-early', { workload: { size: '16M', dirtyRate: '2M' } });
+    ns = lab.ns;
   });
 
-  after(() => {
-    for (const vm of vms) vm.kill();
-    ns?.destroy();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => lab?.close());
 
-  async function startVm(extra: Partial<VmSpec> = {}): Promise<VmProcess> {
-    const name = `vm${++n}`;
-    const tap = `tape${n}`;
-    const vm = await VmProcess.start(ns, name, { tap, ip: `${ns.guest}/24`, workload: { size: '16M', dirtyRate: '2M' }, ...extra }, join(dir, `${name}.sock`));
-    vms.push(vm);
-    await ns.enslave(tap);
-    return vm;
+  function startVm(extra: Partial<VmSpec> = {}): Promise<VmProcess> {
+    n++;
+    return lab.start(`vm${n}`, `tape${n}`, extra);
   }
 
-  /**
-   * Migrate src → a new destination. `during` runs once pre-copy is active
-   * (the early section has gone), with the bandwidth throttled so there is time.
-   */
   /** Counts the host-side RARPs (ethertype 0x8035) from the guest's MAC seen on the bridge. */
   async function countRarps(seconds: number): Promise<() => Promise<number>> {
     const child = ns.spawn('python3', [join(repoRoot, 'test', 'support', 'count-frames.py'), 'br0', '8035', '52:54:00:12:34:56', String(seconds)]);
@@ -105,14 +91,7 @@ describe('early virtio-net migration between two VMMs', { skip, concurrency: fal
     const events = src.qmp.eventsSince(mark).filter((e) => e.event === 'X_VMIG_EARLY_MIGRATION').map((e) => e.data);
     await src.quit();
     // The guest keeps working on the destination: its verifier advances, clean.
-    const s0 = await dst.guestStatus();
-    for (let k = 0; ; k++) {
-      const s = await dst.guestStatus();
-      assert.equal(s.workload!.errors, 0);
-      if (s.workload!.verified > s0.workload!.verified + 20) break;
-      assert.ok(k < 300, 'the guest does not run after the migration');
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await assertGuestVerifies(dst, 'after the migration');
     assert.match(ns.exec('ping', ['-c', '2', '-i', '0.2', '-W', '1', ns.guest]), /2 received/);
     // The announce ran once: announce-rounds (5) RARPs, not twice that (QEMU's defaults, 50/550/5/100 ms).
     assert.equal(await rarps(), 5, 'host-side RARPs after the switchover');

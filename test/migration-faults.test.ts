@@ -18,18 +18,17 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { VmProcess } from '../src/cli/vm-process.js';
-import type { VmSpec } from '../src/cli/vm-process.js';
+import type { VmProcess, VmSpec } from '../src/cli/vm-process.js';
 import { analyzeStream } from '../src/cli/stream-analysis.js';
 import { readInputFile } from '../src/host/index.js';
 import { MigrationProxy } from './support/migration-proxy.js';
 import type { ProxyActions } from './support/migration-proxy.js';
-import { TestNetns, netnsUnavailableReason } from './support/netns.js';
+import { netnsUnavailableReason } from './support/netns.js';
+import { VmLab, assertGuestVerifies } from './support/vm-lab.js';
 import { repoRoot } from './support/paths.js';
 
 const skip = netnsUnavailableReason();
@@ -41,52 +40,32 @@ const SLOW = { 'max-bandwidth': 16 << 20, 'downtime-limit': 300 };
 const FAST = { 'max-bandwidth': 1 << 30, 'downtime-limit': 300 };
 
 describe('migration through file: and failure semantics', { skip }, () => {
-  let ns: TestNetns;
-  let dir: string;
+  let lab: VmLab;
   let source: VmProcess;
-  const vms: VmProcess[] = [];
   let n = 0;
+  const startVm = (name: string, tap: string, extra: Partial<VmSpec> = {}) => lab.start(name, tap, extra);
 
   before(async () => {
-    ns = new TestNetns('vmig-flt');
-    dir = mkdtempSync(join(tmpdir(), 'vmig-flt-'));
+    lab = new VmLab('vmig-flt', { workload: WORKLOAD });
     source = await startVm('source', 'tapsrc');
     await source.waitReady();
   });
 
-  after(async () => {
-    for (const vm of vms) vm.kill();
-    ns?.destroy();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
-
-  async function startVm(name: string, tap: string, extra: Partial<VmSpec> = {}): Promise<VmProcess> {
-    const vm = await VmProcess.start(ns, name, { tap, ip: `${ns.guest}/24`, workload: WORKLOAD, serial: `file:${join(dir, `${name}.console`)}`, ...extra }, join(dir, `${name}.sock`));
-    vms.push(vm);
-    await ns.enslave(tap);
-    return vm;
-  }
+  after(() => lab?.close());
 
   /** A destination on a unix socket, and a proxy in front of it. */
   async function destination(actions: ProxyActions, extra: Partial<VmSpec> = {}) {
     const name = `dst${++n}`;
-    const dst = await startVm(name, `tapd${n}`, { incoming: `unix:${join(dir, `${name}.mig`)}`, ...extra });
-    const proxy = await MigrationProxy.listen(join(dir, `${name}.proxy`), join(dir, `${name}.mig`), actions);
-    return { dst, proxy, uri: `unix:${proxy.path}`, console: join(dir, `${name}.console`) };
+    const dst = await startVm(name, `tapd${n}`, { incoming: `unix:${join(lab.dir, `${name}.mig`)}`, ...extra });
+    const proxy = await MigrationProxy.listen(join(lab.dir, `${name}.proxy`), join(lab.dir, `${name}.mig`), actions);
+    return { dst, proxy, uri: `unix:${proxy.path}`, console: lab.consolePath(name) };
   }
 
   /** The source after a failed or cancelled migration: running, answering, memory verified clean. */
   async function sourceSurvived(): Promise<void> {
     assert.deepEqual(await source.qmp.execute('query-status'), { status: 'running', running: true, singlestep: false });
-    const s0 = await source.guestStatus();
-    for (let k = 0; ; k++) {
-      const s = await source.guestStatus();
-      assert.equal(s.workload!.errors, 0, 'the source guest found stale memory');
-      if (s.workload!.verified > s0.workload!.verified + 20) break;
-      assert.ok(k < 300, 'the source guest does not run');
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    const ping = ns.exec('ping', ['-c', '2', '-i', '0.2', '-W', '1', ns.guest]);
+    await assertGuestVerifies(source, 'the source guest');
+    const ping = lab.ns.exec('ping', ['-c', '2', '-i', '0.2', '-W', '1', lab.ns.guest]);
     assert.match(ping, /2 received/);
   }
 
@@ -127,7 +106,7 @@ describe('migration through file: and failure semantics', { skip }, () => {
   });
 
   test('file: a saved stream decodes with vmig analyze, and -incoming file: resumes the guest from it', async () => {
-    const path = join(dir, 'saved.mig');
+    const path = join(lab.dir, 'saved.mig');
     const src = await startVm('filesrc', 'tapf1');
     await src.waitReady();
     // switchover-ack on, as a management tool might leave it: a file has no return path, so it must not wait.
@@ -156,7 +135,7 @@ describe('migration through file: and failure semantics', { skip }, () => {
     const s = await restored.guestStatus();
     assert.equal((s as { bootCount?: number }).bootCount, 2, 'resumed, not booted');
     assert.equal(s.workload!.errors, 0);
-    assert.match(readFileSync(join(dir, 'filedst.console'), 'utf8'), /vmig guest: resumed/);
+    assert.match(readFileSync(lab.consolePath('filedst'), 'utf8'), /vmig guest: resumed/);
     assert.equal(await restored.quit(), 0);
   });
 

@@ -8,15 +8,12 @@
  */
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { UdpProbe } from '../src/host/index.js';
-import { VmProcess } from '../src/cli/vm-process.js';
 import type { VmSpec } from '../src/cli/vm-process.js';
-import { TestNetns, netnsUnavailableReason } from './support/netns.js';
+import { netnsUnavailableReason } from './support/netns.js';
+import { VmLab, assertGuestVerifies } from './support/vm-lab.js';
 
 const skip = netnsUnavailableReason();
 if (skip) console.log(`# migration-integration skipped: ${skip}`);
@@ -26,32 +23,19 @@ const WORKLOAD = { size: '64M', dirtyRate: '50M' };
 const PARAMS = { 'downtime-limit': 30, 'max-bandwidth': 1 << 30 };
 
 describe('20 live migrations back and forth over tcp', { skip }, () => {
-  let ns: TestNetns;
-  let dir: string;
-  const vms: VmProcess[] = [];
+  let lab: VmLab;
+  const startVm = (name: string, tap: string, extra: Partial<VmSpec> = {}) => lab.start(name, tap, extra);
 
   before(() => {
-    ns = new TestNetns('vmig-mig');
-    dir = mkdtempSync(join(tmpdir(), 'vmig-mig-'));
+    lab = new VmLab('vmig-mig', { workload: WORKLOAD });
   });
 
-  after(async () => {
-    for (const vm of vms) vm.kill();
-    ns?.destroy();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
-
-  async function startVm(name: string, tap: string, extra: Partial<VmSpec> = {}): Promise<VmProcess> {
-    const vm = await VmProcess.start(ns, name, { tap, ip: `${ns.guest}/24`, workload: WORKLOAD, serial: `file:${join(dir, `${name}.console`)}`, ...extra }, join(dir, `${name}.sock`));
-    vms.push(vm);
-    await ns.enslave(tap);
-    return vm;
-  }
+  after(() => lab?.close());
 
   test('every migration completes; zero verification errors, the probe resumes, device state equal field by field', async (t) => {
     let cur = await startVm('vm0', 'tapa');
     await cur.waitReady();
-    const probe = UdpProbe.start(ns, ns.guest, 7777, 10);
+    const probe = UdpProbe.start(lab.ns, lab.ns.guest, 7777, 10);
     const rows: string[] = [];
     try {
       // The probe process starts in the namespace first (slow under a loaded machine).
@@ -82,13 +66,7 @@ describe('20 live migrations back and forth over tcp', { skip }, () => {
         // The guest carries on: its verifier keeps checking pages and finds no stale one.
         const s0 = await next.guestStatus();
         assert.ok(s0.workload!.verified >= before.workload!.verified, 'verification count continues from the source');
-        for (let k = 0; ; k++) {
-          const s = await next.guestStatus();
-          assert.equal(s.workload!.errors, 0, `migration ${i + 1}: guest memory verification errors`);
-          if (s.workload!.verified > s0.workload!.verified + 50) break;
-          assert.ok(k < 200, 'the verifier did not progress after the migration');
-          await new Promise((r) => setTimeout(r, 10));
-        }
+        await assertGuestVerifies(next, `migration ${i + 1}`, 50, 200);
         // Probes are judged 250 ms after they are sent: wait until those of the switchover are.
         await new Promise((r) => setTimeout(r, Math.max(0, completedAt + 600 - Date.now())));
         const during = await probe.mark();

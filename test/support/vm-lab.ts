@@ -1,0 +1,62 @@
+/**
+ * What the migration tests share: a private namespace, a temp dir for QMP
+ * sockets and consoles, `vmig run` processes started in it (TAP on the
+ * bridge), and the check that a guest still runs cleanly.
+ */
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { VmProcess } from '../../src/cli/vm-process.js';
+import type { VmSpec } from '../../src/cli/vm-process.js';
+import { TestNetns } from './netns.js';
+
+export class VmLab {
+  readonly ns: TestNetns;
+  readonly dir: string;
+  readonly vms: VmProcess[] = [];
+  readonly #defaults: Partial<VmSpec>;
+
+  constructor(prefix: string, defaults: Partial<VmSpec> = {}) {
+    this.ns = new TestNetns(prefix);
+    this.dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+    this.#defaults = defaults;
+  }
+
+  /** The console file of VM `name` (-serial file:). */
+  consolePath(name: string): string {
+    return join(this.dir, `${name}.console`);
+  }
+
+  /** Start `vmig run` as `name` on `tap` (joined to the bridge) with the lab's defaults and `extra`. */
+  async start(name: string, tap: string, extra: Partial<VmSpec> = {}): Promise<VmProcess> {
+    const spec: VmSpec = { tap, ip: `${this.ns.guest}/24`, serial: `file:${this.consolePath(name)}`, ...this.#defaults, ...extra };
+    const vm = await VmProcess.start(this.ns, name, spec, join(this.dir, `${name}.sock`));
+    this.vms.push(vm);
+    await this.ns.enslave(tap);
+    return vm;
+  }
+
+  close(): void {
+    for (const vm of this.vms) vm.kill();
+    this.ns.destroy();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The guest runs and its memory is intact: its verifier checks `pages` more
+ * pages and finds no stale one (polled every 10 ms, `attempts` times at most).
+ */
+export async function assertGuestVerifies(vm: VmProcess, what: string, pages = 20, attempts = 300): Promise<void> {
+  const s0 = await vm.guestStatus();
+  for (let k = 0; ; k++) {
+    const s = await vm.guestStatus();
+    assert.equal(s.workload!.errors, 0, `${what}: guest memory verification errors`);
+    if (s.workload!.verified > s0.workload!.verified + pages) return;
+    assert.ok(k < attempts, `${what}: the guest's verifier did not progress`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
