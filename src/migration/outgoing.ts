@@ -77,6 +77,8 @@ export class OutgoingMigration {
   #switchoverAcked = false;
   #destReport: DestinationReport | undefined;
   #shut: ((status: number) => void) | undefined;
+  /** SHUT's status once it has arrived (it can arrive while the last bytes are still draining). */
+  #shutStatus: number | undefined;
   /** Highest PING value the destination has answered, and who waits for which. */
   #ponged = 0;
   #pongWaiters: { value: number; resolve: () => void }[] = [];
@@ -216,7 +218,10 @@ export class OutgoingMigration {
               this.#destReport = m.report;
               if (!m.report.ok) this.#abort(new VmigError('ERR_MIGRATE_DESTINATION_REFUSED', `the destination refused: ${m.report.error ?? 'no reason given'}`));
             }
-            else if (m.type === 'shut') this.#shut?.(m.status);
+            else if (m.type === 'shut') {
+              this.#shutStatus = m.status;
+              this.#shut?.(m.status);
+            }
             else if (m.type === 'pong') this.#pong(m.value);
           }
         } catch (err) {
@@ -445,7 +450,7 @@ export class OutgoingMigration {
       return;
     }
     const sentAt = nowMs();
-    const status = await this.#race(new Promise<number>((resolve) => (this.#shut = resolve)));
+    const status = this.#shutStatus ?? (await this.#race(new Promise<number>((resolve) => (this.#shut = resolve))));
     const shutAt = nowMs();
     if (status !== 0) throw new VmigError('ERR_MIGRATE_DESTINATION_FAILED', this.#destReport?.error ? `the destination failed: ${this.#destReport.error}` : `the destination failed (status ${status})`);
     this.#downtimeMs = shutAt - this.#downtimeStart;
