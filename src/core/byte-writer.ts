@@ -177,6 +177,19 @@ export class ByteWriter {
     return out;
   }
 
+  /**
+   * The bytes written, as a view of the current buffer (no copy); writing
+   * goes on into `next`, which the caller owns until it hands it over here. A
+   * sender recycling its buffers this way allocates nothing per batch.
+   */
+  swap(next: Uint8Array): Uint8Array {
+    const out = this.#buf.subarray(0, this.#len);
+    this.#buf = next;
+    this.#view = new DataView(next.buffer, next.byteOffset, next.byteLength);
+    this.#len = 0;
+    return out;
+  }
+
   #grow(n: number): void {
     const need = this.#len + n;
     if (need <= this.#buf.length) return;

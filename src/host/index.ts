@@ -4,6 +4,7 @@
  * through node's own OS modules. See docs/host.md.
  */
 export { MemfdRegion, MEMFD_REGION_MAX_BYTES, hostPageSize } from './memfd-region.js';
+export { lowerThreadPriority } from './thread-priority.js';
 export { readInputFile, openConsoleFile, stderrSink, makeTempDir, removeTree, readTextIfExists } from './files.js';
 export type { TextSink } from './files.js';
 export { IoVec, IOV_MAX } from './io-vec.js';

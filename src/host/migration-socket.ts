@@ -30,8 +30,13 @@ export interface MigrationLink {
   readonly closed: boolean;
   /** Bytes accepted by write() and not yet handed to the kernel. */
   readonly queuedBytes: number;
-  /** Queue bytes; returns false when the caller should wait for drained(). The data must not be modified afterwards. */
-  write(chunk: Uint8Array): boolean;
+  /**
+   * Queue bytes; returns false when the caller should wait for drained(). The
+   * data must not be modified until `flushed` runs (it has then reached the
+   * kernel, so the caller may reuse the buffer). `flushed` does not run when
+   * the link fails first.
+   */
+  write(chunk: Uint8Array, flushed?: () => void): boolean;
   /** Resolves when the queue has drained (at once if it is empty), or the link closed. */
   drained(): Promise<void>;
   /** Flush everything written, then close our direction; resolves when flushed. */
@@ -72,9 +77,9 @@ function wrap(socket: Socket, peer: string, handlers: MigrationLinkHandlers): Mi
     get queuedBytes() {
       return socket.writableLength;
     },
-    write(chunk) {
+    write(chunk, flushed) {
       if (closed || socket.destroyed || !socket.writable) return true;
-      return socket.write(chunk);
+      return socket.write(chunk, flushed && ((err) => void (err ? undefined : flushed())));
     },
     drained() {
       if (closed || socket.destroyed || socket.writableLength === 0) return Promise.resolve();
@@ -186,13 +191,14 @@ export function openMigrationFileSink(path: string): MigrationLink {
       return closed;
     },
     queuedBytes: 0,
-    write(chunk) {
+    write(chunk, flushed) {
       if (closed) throw new VmigError('ERR_HOST_FD_CLOSED', `The migration file ${path} is closed`);
       try {
         for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
       } catch (err) {
         throw linkError('ERR_HOST_FILE_UNWRITABLE', `Cannot write the migration file ${path}`, err as NodeJS.ErrnoException, `file:${path}`);
       }
+      flushed?.();
       return true;
     },
     drained: () => Promise.resolve(),

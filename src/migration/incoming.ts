@@ -304,22 +304,23 @@ export class IncomingMigration {
     this.#switchedOver = true;
     vm.startIncoming();
     const t4 = nowMs();
+    // "Running" goes to the source first: its downtime ends when this lands.
+    // The report (phases, instants) follows; the source waits for it after.
+    const shutAt = nowMs();
+    if (this.#returnPath) this.#reply({ type: 'shut', status: 0 });
     Object.assign(this.#phases, { deviceLoad: t1 - t0, backendAttach: t2 - t1, announce: t3 - t2, resume: t4 - t3b });
     // Host monotonic times (ms): comparable with the source's when both run on one host.
     const report: DestinationReport = {
       ok: true,
       phases: { deviceLoadMs: t1 - t0, backendAttachMs: t2 - t1, announceMs: t3 - t2, resumeMs: t4 - t3b, ...(t3b - t3 > 0.001 ? { recordStateMs: t3b - t3 } : {}) },
-      times: { eofAt: this.#eofAt, runningAt: t4, shutAt: nowMs() },
+      times: { eofAt: this.#eofAt, runningAt: t4, shutAt },
     };
     // The destination's virtio-net work inside the downtime: decoding its section (or delta), loading, attaching.
     report.netDowntimeMs = this.#netDecodeMs + this.#deltaDecodeMs + (t2 - t0);
     if (this.#delta) {
       report.early = { setupLoadMs: this.#earlySetupMs, downtimeLoadMs: this.#deltaDecodeMs + (t2 - t0), changed: this.#delta.changed, fullReload: this.#delta.fullReload };
     }
-    if (this.#returnPath) {
-      this.#reply({ type: 'report', report });
-      this.#reply({ type: 'shut', status: 0 });
-    }
+    if (this.#returnPath) this.#reply({ type: 'report', report });
     this.#finishLink();
     this.#setStatus('completed');
     this.#resolveDone(true);

@@ -27,6 +27,7 @@ import type { SectionHeader } from '../stream/index.js';
 import { formatQemuJson, saveState, saveWithVmdesc } from '../vmstate/index.js';
 import type { JsonObject, VmState, Vmsd, VmstateContext } from '../vmstate/index.js';
 import { PageScanner, allPages, pagesOf } from './ram-pages.js';
+import { SendBufferPool } from './send-buffers.js';
 import { warmUpNetPaths } from './warm-up.js';
 import { buildDelta, netDeltaVmsd } from './early-net.js';
 import type { EarlyPolicy } from './early-net.js';
@@ -45,6 +46,12 @@ const RAM_VERSION = 4;
 /** Pages per PART section, and per write inside one (256 KiB of page data). */
 const PAGES_PER_SECTION = 4096;
 const PAGES_PER_WRITE = 64;
+/** A batch is flushed past 128 KiB, after at most PAGES_PER_WRITE more pages: it always fits. */
+/** How long a completed migration waits for the destination's report (phases, instants) after its SHUT. */
+const REPORT_WAIT_MS = 1000;
+const SEND_BUFFER_BYTES = 512 * 1024;
+/** Idle buffers kept: the socket rarely holds more than a few batches (backpressure). */
+const SEND_BUFFERS_KEPT = 8;
 /** Pacing window for max-bandwidth: QEMU uses 100 ms; shorter windows spread the sending evenly instead of in bursts that starve the guest's datapath on this thread. */
 const RATE_WINDOW_MS = 10;
 /** A remainder this small goes into the downtime as it is (256 KiB). */
@@ -62,6 +69,7 @@ export class OutgoingMigration {
   readonly #vm: MigratableVm;
   readonly #opts: OutgoingOptions;
   readonly #returnPath: boolean;
+  readonly #buffers = new SendBufferPool(SEND_BUFFER_BYTES, SEND_BUFFERS_KEPT);
   #status: MigrationStatus = 'none';
   #link: MigrationLink | undefined;
   #error: string | undefined;
@@ -79,6 +87,8 @@ export class OutgoingMigration {
   #shut: ((status: number) => void) | undefined;
   /** SHUT's status once it has arrived (it can arrive while the last bytes are still draining). */
   #shutStatus: number | undefined;
+  /** A successful destination sends SHUT first, then its report: called when the report (or the hang-up) comes. */
+  #reportArrived: (() => void) | undefined;
   /** Highest PING value the destination has answered, and who waits for which. */
   #ponged = 0;
   #pongWaiters: { value: number; resolve: () => void }[] = [];
@@ -183,12 +193,12 @@ export class OutgoingMigration {
     this.#setStatus('setup');
     try {
       await this.#race(this.#open());
-      const enc = new StreamEncoder({}, 1 << 20);
+      const enc = new StreamEncoder({}, SEND_BUFFER_BYTES);
       this.#setupHead(enc);
-      await this.#send(enc.take(), false);
+      await this.#flush(enc, false);
       await this.#decideEarly(enc);
       this.#setupRam(enc);
-      await this.#send(enc.take(), false);
+      await this.#flush(enc, false);
       this.#setupMs = nowMs() - this.#startedAt;
       this.#setStatus('active');
       // Cheap when the VM already warmed these at start (warm-up.ts).
@@ -216,6 +226,7 @@ export class OutgoingMigration {
             else if (m.type === 'report' && m.report.hello) this.#destHello = m.report.hello;
             else if (m.type === 'report') {
               this.#destReport = m.report;
+              this.#reportArrived?.();
               if (!m.report.ok) this.#abort(new VmigError('ERR_MIGRATE_DESTINATION_REFUSED', `the destination refused: ${m.report.error ?? 'no reason given'}`));
             }
             else if (m.type === 'shut') {
@@ -229,6 +240,7 @@ export class OutgoingMigration {
         }
       },
       onClose: (err) => {
+        this.#reportArrived?.();
         const why = this.#destReport?.ok === false ? `the destination refused: ${this.#destReport.error}` : err ? describeError(err) : 'the destination closed the connection';
         this.#abort(new VmigError('ERR_MIGRATE_DESTINATION_GONE', why));
       },
@@ -331,7 +343,7 @@ export class OutgoingMigration {
   async #barrier(enc: StreamEncoder): Promise<void> {
     const value = ++this.#pingSeq;
     enc.command(MIG_CMD_PING, new ByteWriter(4).u32be(value).finish());
-    await this.#send(enc.take(), false);
+    await this.#flush(enc, false);
     if (this.#ponged >= value) return;
     await this.#race(new Promise<void>((resolve) => this.#pongWaiters.push({ value, resolve })));
   }
@@ -388,10 +400,10 @@ export class OutgoingMigration {
         this.#ram.normal += to - i - zeros;
         this.#ram.normalBytes = this.#ram.normal * 4096;
         i = to;
-        if (i < sectionEnd && enc.pendingBytes >= 128 * 1024) await this.#send(enc.take(), limited);
+        if (i < sectionEnd && enc.pendingBytes >= 128 * 1024) await this.#flush(enc, limited);
       }
       enc.ramEos().footer(SECTION_ID.ram);
-      if (kind === 'part') await this.#send(enc.take(), limited);
+      if (kind === 'part') await this.#flush(enc, limited);
     } while (i < pages.length);
   }
 
@@ -434,10 +446,10 @@ export class OutgoingMigration {
     enc.eof();
     const t1 = nowMs();
     this.#phases.deviceSave = t1 - tRam;
-    await this.#send(enc.take(), false);
+    await this.#flush(enc, false);
     if (this.#opts.uri.kind === 'file') {
       enc.vmdesc(this.#vmdescJson());
-      await this.#send(enc.take(), false);
+      await this.#flush(enc, false);
       await this.#link!.end();
     } else {
       await this.#race(this.#link!.drained());
@@ -459,6 +471,7 @@ export class OutgoingMigration {
     // reading of its SHUT. The bytes on the wire are the same: EOF, then vmdesc.
     enc.vmdesc(this.#vmdescJson());
     this.#link!.write(enc.take());
+    if (!this.#destReport?.phases) await this.#destinationReport();
     const p = this.#destReport?.phases;
     if (p) {
       this.#phases.deviceLoad = p.deviceLoadMs;
@@ -477,6 +490,18 @@ export class OutgoingMigration {
       const destWork = (p?.deviceLoadMs ?? 0) + (p?.backendAttachMs ?? 0) + (p?.announceMs ?? 0) + (p?.resumeMs ?? 0);
       this.#phases.returnPath = Math.max(0, shutAt - sentAt - destWork);
     }
+  }
+
+  /** The destination's report, which follows its SHUT; a destination that sends none is not waited for long. */
+  #destinationReport(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => this.#reportArrived?.(), REPORT_WAIT_MS);
+      this.#reportArrived = () => {
+        this.#reportArrived = undefined;
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 
   #complete(): void {
@@ -505,6 +530,12 @@ export class OutgoingMigration {
   }
 
   /** Write, honouring backpressure and (in pre-copy) max-bandwidth. */
+  /** Send what `enc` holds; its buffer returns to the pool once the kernel has the bytes. */
+  #flush(enc: StreamEncoder, limited: boolean): Promise<void> {
+    if (enc.pendingBytes === 0) return Promise.resolve();
+    return this.#send(enc.takeSwap(this.#buffers.get()), limited);
+  }
+
   async #send(bytes: Uint8Array, limited: boolean): Promise<void> {
     if (bytes.length === 0) return;
     if (this.#status === 'cancelling') throw new Aborted('cancelled');
@@ -514,7 +545,7 @@ export class OutgoingMigration {
       await this.#race(sleep(0));
       throw new VmigError('ERR_MIGRATE_DESTINATION_GONE', 'the destination closed the connection');
     }
-    const ok = link.write(bytes);
+    const ok = link.write(bytes, () => this.#buffers.release(bytes));
     this.#ram.transferred += bytes.length;
     if (!ok) await this.#race(link.drained());
     const limit = this.#opts.parameters.maxBandwidth;

@@ -57,6 +57,11 @@ export class StreamEncoder {
     return this.w.finish();
   }
 
+  /** The bytes written since the last take, without a copy; encoding continues into `next` (ByteWriter.swap). */
+  takeSwap(next: Uint8Array): Uint8Array {
+    return this.w.swap(next);
+  }
+
   get pendingBytes(): number {
     return this.w.length;
   }
