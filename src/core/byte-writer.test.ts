@@ -190,3 +190,29 @@ describe('ByteWriter buffer management', () => {
     assert.equal(r.atEnd, true);
   });
 });
+
+describe('ByteWriter.swap (a sender recycling its buffers)', () => {
+  test('hands over the bytes as a view of the old buffer and writes on into the new one', () => {
+    const first = new Uint8Array(64);
+    const w = new ByteWriter(16);
+    w.u32be(0x11223344);
+    const a = w.swap(first);
+    assert.deepEqual([...a], [0x11, 0x22, 0x33, 0x44]);
+    w.u16le(0xbeef).u8(7);
+    const second = new Uint8Array(64);
+    const b = w.swap(second);
+    assert.equal(b.buffer, first.buffer, 'no copy: the view is of the buffer handed in before');
+    assert.deepEqual([...b], [0xef, 0xbe, 7]);
+    assert.equal(w.length, 0);
+  });
+
+  test('a buffer handed in at an offset is written from its start, and outgrown safely', () => {
+    const backing = new Uint8Array(32);
+    const w = new ByteWriter();
+    w.swap(backing.subarray(8, 12));
+    w.u32le(0x04030201).u8(5).u8(6); // past the 4 bytes handed in: the writer grows
+    const out = w.finish();
+    assert.deepEqual([...out], [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual([...backing.subarray(0, 8)], [0, 0, 0, 0, 0, 0, 0, 0], 'nothing written before the view');
+  });
+});
