@@ -647,6 +647,20 @@ napi_value MapShared(napi_env env, napi_callback_info info) {
   return NewSharedBuffer(env, data, byte_length);
 }
 
+// dupFd(fd: number): number
+//
+// fcntl(F_DUPFD_CLOEXEC): a second fd for the same open file (a socket Node
+// accepted, re-wrapped with a caller-owned read buffer).
+napi_value DupFd(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!GetArgs(env, info, 1, argv)) return kThrown;
+  int fd = -1;
+  if (!GetFd(env, argv[0], &fd)) return kThrown;
+  int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) return ThrowSyscall(env, "fcntl(F_DUPFD_CLOEXEC)", errno);
+  return NewInt32(env, dup);
+}
+
 // closeFd(fd: number): void
 //
 // On Linux the fd is released even when close() reports EINTR, so retrying
@@ -1547,6 +1561,7 @@ constexpr Export kExports[] = {
     {"memfdCreate", MemfdCreate},
     {"mapShared", MapShared},
     {"closeFd", CloseFd},
+    {"dupFd", DupFd},
     {"pageSize", PageSize},
     {"fdRead", FdRead},
     {"fdWrite", FdWrite},

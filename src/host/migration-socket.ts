@@ -9,10 +9,13 @@
  */
 
 import { closeSync, createReadStream, fsyncSync, openSync, writeSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
-import type { Server, Socket } from 'node:net';
+import { Socket, createConnection, createServer } from 'node:net';
+import type { OnReadOpts as NodeOnReadOpts, Server, SocketConstructorOpts } from 'node:net';
+
+type OnReadOpts = { onread: NodeOnReadOpts };
 
 import { VmigError } from '../core/index.js';
+import { native } from './native.js';
 import { UNIX_SOCKET_PATH_MAX } from './unix-stream-server.js';
 
 export type MigrationEndpoint = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
@@ -55,13 +58,19 @@ function linkError(code: string, message: string, err: NodeJS.ErrnoException, pe
   return new VmigError(code, `${message}: ${err.code ?? err.message}`, { cause: err, details: { peer, errno: err.code } });
 }
 
-function wrap(socket: Socket, peer: string, handlers: MigrationLinkHandlers): MigrationLink {
+/**
+ * `socket` delivers through 'data' events, unless it was built by
+ * withReceiveBuffer — then through the `receive` slot it fills in.
+ */
+function wrap(socket: Socket, peer: string, handlers: MigrationLinkHandlers, receive?: { deliver?: (chunk: Uint8Array) => void }): MigrationLink {
   let closed = false;
   let failure: Error | undefined;
   socket.setNoDelay?.(true);
-  socket.on('data', (chunk: Buffer) => {
-    if (!closed) handlers.onData(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-  });
+  const deliver = (chunk: Uint8Array) => {
+    if (!closed) handlers.onData(chunk);
+  };
+  if (receive) receive.deliver = deliver;
+  else socket.on('data', (chunk: Buffer) => deliver(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
   socket.on('error', (err) => {
     failure ??= linkError('ERR_HOST_MIGRATION_LINK_FAILED', `Migration channel ${peer} failed`, err, peer);
   });
@@ -132,6 +141,51 @@ export async function connectMigration(to: MigrationEndpoint, handlers: Migratio
   return wrap(socket, peer, handlers);
 }
 
+/** What the destination reads per call, into one buffer it reuses. */
+const RECEIVE_BUFFER_BYTES = 1 << 20;
+
+/**
+ * The accepted socket, re-wrapped so that reads land in one reused buffer.
+ * Node otherwise hands over every read as a fresh 64 KiB buffer: a guest's
+ * hundreds of MiB become thousands of them, external memory that V8 answers
+ * with major collections (multi-millisecond stops of the thread that must
+ * run the switchover), and the last batch before EOF arrives in several
+ * reads instead of one. Node takes a caller's read buffer (`onread`) only
+ * for sockets it constructs, so the accepted socket's fd is duplicated into
+ * one and the original is closed (the connection lives on in the duplicate).
+ * Where the fd is not reachable the accepted socket is used as it is.
+ *
+ * `onData` gets a view of the buffer: it must be consumed before returning.
+ */
+function withReceiveBuffer(socket: Socket, onData: (chunk: Uint8Array) => void): Socket {
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) return socket;
+  let dup: number;
+  try {
+    dup = native().dupFd(fd);
+  } catch {
+    return socket;
+  }
+  const buffer = new Uint8Array(RECEIVE_BUFFER_BYTES);
+  // Node 20 supports `onread` here (net.md, "new net.Socket"); @types/node lists it only for connect().
+  const options: SocketConstructorOpts & OnReadOpts = {
+    fd: dup,
+    readable: true,
+    writable: true,
+    onread: {
+      buffer,
+      callback: (n: number, buf: Uint8Array) => {
+        onData(buf.subarray(0, n));
+        return true;
+      },
+    },
+  };
+  const adopted = new Socket(options);
+  adopted.pause();
+  socket.destroy();
+  return adopted;
+}
+
 /**
  * Listen for the one incoming migration (QEMU accepts a single connection).
  * Further connections are refused while one is open.
@@ -140,16 +194,20 @@ export async function connectMigration(to: MigrationEndpoint, handlers: Migratio
 export async function listenMigration(on: MigrationEndpoint, onConnection: (link: MigrationLink) => MigrationLinkHandlers): Promise<MigrationListener> {
   if (on.kind === 'unix') checkUnixPath(on.path);
   let active: Socket | undefined;
-  const server: Server = createServer((socket) => {
+  const server: Server = createServer({ pauseOnConnect: true }, (socket) => {
     if (active) {
       socket.destroy();
       return;
     }
-    active = socket;
     const peer = on.kind === 'tcp' ? `tcp:${socket.remoteAddress}:${socket.remotePort}` : `unix:${on.path}`;
+    const receive: { deliver?: (chunk: Uint8Array) => void } = {};
+    const adopted = withReceiveBuffer(socket, (chunk) => receive.deliver?.(chunk));
+    active = adopted;
     const handlers: MigrationLinkHandlers = { onData: () => undefined, onClose: () => undefined };
-    const link = wrap(socket, peer, { onData: (c) => handlers.onData(c), onClose: (e) => handlers.onClose(e) });
+    const link = wrap(adopted, peer, { onData: (c) => handlers.onData(c), onClose: (e) => handlers.onClose(e) }, adopted === socket ? undefined : receive);
     Object.assign(handlers, onConnection(link));
+    // Accepted paused (pauseOnConnect): nothing was read before the handlers were in place.
+    adopted.resume();
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => reject(linkError('ERR_HOST_MIGRATION_LISTEN_FAILED', `Cannot listen for a migration on ${endpointText(on)}`, err, endpointText(on))));

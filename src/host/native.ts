@@ -56,6 +56,8 @@ export interface NativeAddon {
   /** mmap(PROT_READ|PROT_WRITE, MAP_SHARED) of `fd` from offset 0; unmapped when the buffer is collected. */
   mapShared(fd: number, byteLength: number): SharedArrayBuffer;
   closeFd(fd: number): void;
+  /** fcntl(F_DUPFD_CLOEXEC): another fd for the same open file. */
+  dupFd(fd: number): number;
   pageSize(): number;
 
   /** read(2) into bytes [offset, offset+length) of `buffer` (any ArrayBufferView, shared or not). */
@@ -119,6 +121,7 @@ const NATIVE_EXPORTS = [
   'memfdCreate',
   'mapShared',
   'closeFd',
+  'dupFd',
   'pageSize',
   'fdRead',
   'fdWrite',

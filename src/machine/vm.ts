@@ -38,6 +38,8 @@ export const NIC_SECTION_IDSTR = '0000:00:02.0/virtio-net';
 
 /** After boot, when the migration paths are warmed (the guest is up by then). */
 const WARM_UP_DELAY_MS = 1000;
+/** How long pause() may block this thread waiting for the vCPUs to park (a slice is ~0.1 ms). */
+const PAUSE_BLOCK_NS = 5_000_000n;
 
 const NET_PROPERTY_NAMES = [
   'mac', 'csum', 'guest_csum', 'gso', 'guest_tso4', 'guest_tso6', 'guest_ecn', 'guest_ufo', 'guest_announce', 'host_tso4', 'host_tso6', 'host_ecn', 'host_ufo',
@@ -222,7 +224,10 @@ export class Vm implements MigratableVm {
   /** stop: vCPUs park, the NIC stops moving frames (QEMU vm_stop). */
   async pause(): Promise<void> {
     if (this.#state !== 'running') return;
-    await Promise.all(this.vcpus.map((v) => v.pause()));
+    for (const v of this.vcpus) v.requestPause();
+    // Park them with this thread blocked for up to PAUSE_BLOCK_NS (then through the event loop): see Vcpu.pause.
+    const blockUntilNs = process.hrtime.bigint() + PAUSE_BLOCK_NS;
+    await Promise.all(this.vcpus.map((v) => v.pause({ blockUntilNs })));
     // As the vCPUs timed it: request → the last one parked.
     pushBounded(this.timing.pauseMs, Math.max(...this.vcpus.map((v) => Number(v.lastPauseLatencyNs ?? 0n))) / 1e6);
     this.nic?.quiesce();

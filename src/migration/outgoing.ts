@@ -47,6 +47,8 @@ const RAM_VERSION = 4;
 const PAGES_PER_SECTION = 4096;
 const PAGES_PER_WRITE = 64;
 /** A batch is flushed past 128 KiB, after at most PAGES_PER_WRITE more pages: it always fits. */
+type Pace = 'rate' | 'yield' | 'none';
+
 /** How long a completed migration waits for the destination's report (phases, instants) after its SHUT. */
 const REPORT_WAIT_MS = 1000;
 const SEND_BUFFER_BYTES = 512 * 1024;
@@ -195,10 +197,10 @@ export class OutgoingMigration {
       await this.#race(this.#open());
       const enc = new StreamEncoder({}, SEND_BUFFER_BYTES);
       this.#setupHead(enc);
-      await this.#flush(enc, false);
+      await this.#flush(enc, 'none');
       await this.#decideEarly(enc);
       this.#setupRam(enc);
-      await this.#flush(enc, false);
+      await this.#flush(enc, 'none');
       this.#setupMs = nowMs() - this.#startedAt;
       this.#setStatus('active');
       // Cheap when the VM already warmed these at start (warm-up.ts).
@@ -343,7 +345,7 @@ export class OutgoingMigration {
   async #barrier(enc: StreamEncoder): Promise<void> {
     const value = ++this.#pingSeq;
     enc.command(MIG_CMD_PING, new ByteWriter(4).u32be(value).finish());
-    await this.#flush(enc, false);
+    await this.#flush(enc, 'none');
     if (this.#ponged >= value) return;
     await this.#race(new Promise<void>((resolve) => this.#pongWaiters.push({ value, resolve })));
   }
@@ -356,7 +358,10 @@ export class OutgoingMigration {
     for (;;) {
       const passStart = nowMs();
       const bytesBefore = this.#ram.transferred;
-      await this.#sendPages(enc, scanner, pages, 'part', true);
+      // The tightening pass goes at full speed, as QEMU's completion stage
+      // does (it lifts the rate limit): the guest dirties pages the whole
+      // time it takes, and they all land in the downtime.
+      await this.#sendPages(enc, scanner, pages, 'part', tightened ? 'yield' : 'rate');
       if (this.#returnPath) await this.#barrier(enc);
       const elapsed = Math.max(nowMs() - passStart, 0.001);
       const snap = mem.dirty.fetchAndClear();
@@ -388,7 +393,11 @@ export class OutgoingMigration {
     }
   }
 
-  async #sendPages(enc: StreamEncoder, scanner: PageScanner, pages: Uint32Array, kind: 'part' | 'end', limited: boolean): Promise<void> {
+  /**
+   * `pace`: 'rate' — max-bandwidth applies and the event loop gets a turn
+   * after each batch; 'yield' — only the turns; 'none' — neither (the stop).
+   */
+  async #sendPages(enc: StreamEncoder, scanner: PageScanner, pages: Uint32Array, kind: 'part' | 'end', pace: Pace): Promise<void> {
     let i = 0;
     do {
       enc.sectionHeader({ kind, sectionId: SECTION_ID.ram, idstr: 'ram', instanceId: 0, version: RAM_VERSION });
@@ -400,10 +409,10 @@ export class OutgoingMigration {
         this.#ram.normal += to - i - zeros;
         this.#ram.normalBytes = this.#ram.normal * 4096;
         i = to;
-        if (i < sectionEnd && enc.pendingBytes >= 128 * 1024) await this.#flush(enc, limited);
+        if (i < sectionEnd && enc.pendingBytes >= 128 * 1024) await this.#flush(enc, pace);
       }
       enc.ramEos().footer(SECTION_ID.ram);
-      if (kind === 'part') await this.#flush(enc, limited);
+      if (kind === 'part') await this.#flush(enc, pace);
     } while (i < pages.length);
   }
 
@@ -418,7 +427,7 @@ export class OutgoingMigration {
     const finalPages = pagesOf(last, vm.memory.dirty.fetchAndClear());
     const bytesBefore = this.#ram.transferred;
     const scanner = new PageScanner(vm.memory);
-    await this.#sendPages(enc, scanner, finalPages, 'end', false);
+    await this.#sendPages(enc, scanner, finalPages, 'end', 'none');
     const tRam = nowMs();
     this.#phases.ramSave = tRam - t0;
     for (const v of vm.vcpus) {
@@ -446,10 +455,10 @@ export class OutgoingMigration {
     enc.eof();
     const t1 = nowMs();
     this.#phases.deviceSave = t1 - tRam;
-    await this.#flush(enc, false);
+    await this.#flush(enc, 'none');
     if (this.#opts.uri.kind === 'file') {
       enc.vmdesc(this.#vmdescJson());
-      await this.#flush(enc, false);
+      await this.#flush(enc, 'none');
       await this.#link!.end();
     } else {
       await this.#race(this.#link!.drained());
@@ -531,12 +540,12 @@ export class OutgoingMigration {
 
   /** Write, honouring backpressure and (in pre-copy) max-bandwidth. */
   /** Send what `enc` holds; its buffer returns to the pool once the kernel has the bytes. */
-  #flush(enc: StreamEncoder, limited: boolean): Promise<void> {
+  #flush(enc: StreamEncoder, pace: Pace): Promise<void> {
     if (enc.pendingBytes === 0) return Promise.resolve();
-    return this.#send(enc.takeSwap(this.#buffers.get()), limited);
+    return this.#send(enc.takeSwap(this.#buffers.get()), pace);
   }
 
-  async #send(bytes: Uint8Array, limited: boolean): Promise<void> {
+  async #send(bytes: Uint8Array, pace: Pace): Promise<void> {
     if (bytes.length === 0) return;
     if (this.#status === 'cancelling') throw new Aborted('cancelled');
     const link = this.#link!;
@@ -549,7 +558,7 @@ export class OutgoingMigration {
     this.#ram.transferred += bytes.length;
     if (!ok) await this.#race(link.drained());
     const limit = this.#opts.parameters.maxBandwidth;
-    if (limited && limit > 0) {
+    if (pace === 'rate' && limit > 0) {
       const now = nowMs();
       if (now - this.#window.start >= RATE_WINDOW_MS) this.#window = { start: now, bytes: 0 };
       this.#window.bytes += bytes.length;
@@ -560,7 +569,7 @@ export class OutgoingMigration {
       }
     }
     // Let the event loop run: the NIC's datapath and the vCPUs' MMIO share this thread.
-    if (limited) await this.#race(new Promise<void>((r) => setImmediate(r)));
+    if (pace !== 'none') await this.#race(new Promise<void>((r) => setImmediate(r)));
   }
 
   #race<T>(p: Promise<T>): Promise<T> {

@@ -52,6 +52,23 @@ for (const { label, stream, options } of variants) {
       sameItems(decodeStream(bytes, options), items, 'one push');
     });
 
+    it('read through one reused buffer (a receiver that reads into the same memory), it yields the same items', () => {
+      for (const size of [1, 3, 7, 16, 64]) {
+        const d = new StreamDecoder(options);
+        const got: StreamItem[] = [];
+        const buffer = new Uint8Array(size);
+        for (let off = 0; off < bytes.length; off += size) {
+          const n = Math.min(size, bytes.length - off);
+          buffer.set(bytes.subarray(off, off + n));
+          // Items are consumed before the next read overwrites the buffer: copy their byte views now.
+          for (const item of d.push(buffer.subarray(0, n))) got.push(structuredClone(item));
+          buffer.fill(0xa5); // what a later read would leave there
+        }
+        d.end();
+        sameItems(got, items, `reads of ${size} bytes`);
+      }
+    });
+
     it('split in two chunks at every byte offset, it yields exactly the items of one push', () => {
       for (let cut = 0; cut <= bytes.length; cut++) {
         sameItems(decodeChunks([bytes.subarray(0, cut), bytes.subarray(cut)], options), items, `split at ${cut}`);

@@ -116,7 +116,9 @@ export class StreamDecoder {
   }
 
   /**
-   * Feed the next bytes; returns the items they completed.
+   * Feed the next bytes; returns the items they completed. The decoder keeps
+   * no reference to `chunk` afterwards; the items' byte views (RAM pages)
+   * point into it, so consume them before reusing the chunk's memory.
    * @throws MalformedError (or another VmigError) when the stream is invalid
    */
   push(chunk: Uint8Array): StreamItem[] {
@@ -157,7 +159,21 @@ export class StreamDecoder {
       throw new MalformedError('ERR_STREAM_TRAILING_BYTES', `Unexpected bytes after the vmdesc at offset ${this.offset}`, { offset: this.offset, expected: 'end of stream' });
     }
     this.#compact();
+    this.#release(chunk);
     return out;
+  }
+
+  /**
+   * Keep no reference to the caller's chunk past push(): a receiver may read
+   * into one buffer over and over. The unconsumed tail (one item at most,
+   * usually part of a page) is copied.
+   */
+  #release(chunk: Uint8Array): void {
+    if (this.#pos < this.#buf.length && this.#buf.buffer === chunk.buffer) {
+      this.#buf = this.#buf.slice(this.#pos);
+      this.#base += this.#pos;
+      this.#pos = 0;
+    }
   }
 
   /** The most a RAM record can take beyond what the decoder knew it needed: header, idstr, one page. */
