@@ -33,7 +33,7 @@ import type { GuestSectionState, VcpuSectionState } from './vmig-sections.js';
 import { announceSelf } from './self-announce.js';
 import { applyEarlySwitchover, netDeltaVmsd } from './early-net.js';
 import type { NetDelta } from './early-net.js';
-import { warmUpNetPaths } from './warm-up.js';
+import { warmUpNetPaths, warmUpResync } from './warm-up.js';
 import type { SelfAnnounce } from './self-announce.js';
 import { nowMs, phasesJson } from './migration-types.js';
 import type { DowntimePhases, MigratableVm, MigrationStatus } from './migration-types.js';
@@ -256,6 +256,8 @@ export class IncomingMigration {
       this.#earlySetupMs += nowMs() - t0;
       this.#earlyState = state as unknown as VirtioSavedState;
       if (this.#ackPending) this.#ack();
+      // The switchover's resync runs warm (warm-up.ts); only while nothing else has started.
+      void warmUpResync(vm.nic!, this.#earlyState, { stop: () => this.#switchedOver || this.#status !== 'active' }).catch(() => undefined);
     } else if (h.idstr === `${vm.nicIdstr}-delta`) {
       if (!this.#earlyState) throw new VmigError('ERR_MIGRATE_BAD_STREAM', 'a virtio-net delta arrived without an early section');
       this.#delta = state as unknown as NetDelta;

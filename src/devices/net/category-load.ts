@@ -108,6 +108,8 @@ export interface ResyncFacts {
   /** The device side of each virtqueue as provisionally loaded (undefined: no rings). */
   queues: readonly (SplitQueue | undefined)[];
   pbaLength: number;
+  /** false: guest RAM is not complete yet (a warm-up run): the RAM-derived checks are left out. */
+  ramLoaded?: boolean;
 }
 
 /** A validated resync, ready to apply. */
@@ -148,8 +150,9 @@ export function planResync(f: ResyncFacts, m: NetMinimalState): ResyncPlan {
     }
     const layout = q.getState();
     // §3.5 step 13: the used idx comes from guest RAM, which is complete now.
-    const usedIdx = f.memory.atomicLoadU16(Number(layout.usedAddr) + 2);
-    const availIdx = f.memory.atomicLoadU16(Number(layout.availAddr) + 2);
+    const ram = f.ramLoaded !== false;
+    const usedIdx = ram ? f.memory.atomicLoadU16(Number(layout.usedAddr) + 2) : last!;
+    const availIdx = ram ? f.memory.atomicLoadU16(Number(layout.availAddr) + 2) : last!;
     try {
       queues.push(SplitQueue.fromState(f.memory, { ...layout, lastAvailIdx: last, usedIdx }));
     } catch (err) {

@@ -458,8 +458,7 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
    *   ERR_NET_STATE_INVALID (nothing changed)
    */
   resyncAtSwitchover(minimal: NetMinimalState): void {
-    this.#requireProvisional('resyncAtSwitchover');
-    const r = planResync({ memory: this.memory, queues: this.#queues.slice(0, this.numQueues), pbaLength: this.transport.msixPba.length }, minimal);
+    const r = this.#planResync(minimal, true);
     r.queues.forEach((q, i) => (this.#queues[i] = q));
     this.transport.isr = r.isr;
     this.transport.msixPba.set(r.pba);
@@ -490,6 +489,22 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
     this.transport.isr = p.transport.isr;
     if (p.transport.msixPba) this.transport.msixPba.set(p.transport.msixPba);
     this.#loaded(p.availAhead);
+  }
+
+  /**
+   * Every check resyncAtSwitchover() makes, without applying anything;
+   * `ramLoaded: false` (guest RAM still arriving) leaves out the ones that
+   * read ring indices from RAM. A destination runs it ahead of the
+   * switchover so the code is warm inside the downtime (warm-up.ts).
+   * @throws VmigError ERR_NET_NOT_PROVISIONAL, ERR_NET_STATE_INVALID
+   */
+  checkResync(minimal: NetMinimalState, options: { ramLoaded?: boolean } = {}): void {
+    this.#planResync(minimal, options.ramLoaded !== false);
+  }
+
+  #planResync(minimal: NetMinimalState, ramLoaded: boolean) {
+    this.#requireProvisional('resyncAtSwitchover');
+    return planResync({ memory: this.memory, queues: this.#queues.slice(0, this.numQueues), pbaLength: this.transport.msixPba.length, ramLoaded }, minimal);
   }
 
   #requireProvisional(what: string): void {
