@@ -1,13 +1,16 @@
 /**
  * Issue #5 in a private namespace: early virtio-net migration between two
- * vmig processes. The early section goes in the setup phase; a change the
- * guest makes after it (through the admin channel, during a slowed
- * pre-copy) is found at the stop and resynced alone under per-delta, by a
- * full reload under rfc; the destination ends with the source's device state
- * field by field and the guest keeps working. A destination with early-mig
- * off negotiates the migration down to the classic path. On every path the
- * announce runs once (exactly announce-rounds host-side RARPs on the
- * bridge). Machine-type defaults and overrides reach qom-get.
+ * vmig processes. The early section goes in the setup phase and the
+ * destination loads it into its device provisionally; a change the guest (or
+ * the host) makes after it, during a slowed pre-copy, is found at the stop
+ * and applied alone by its category's handler under per-delta, by a full
+ * reload under rfc — each of the eleven categories under both policies, one
+ * guest chained through the migrations. The destination ends with the
+ * source's device state field by field and the guest keeps working. A
+ * destination with early-mig off negotiates the migration down to the
+ * classic path. On every path the announce runs once (exactly
+ * announce-rounds host-side RARPs on the bridge). Machine-type defaults and
+ * overrides reach qom-get.
  */
 
 import assert from 'node:assert/strict';
@@ -52,9 +55,12 @@ describe('early virtio-net migration between two VMMs', { skip, concurrency: fal
     return lab.start(`vm${n}`, `tape${n}`, extra);
   }
 
-  /** Counts the host-side RARPs (ethertype 0x8035) from the guest's MAC seen on the bridge. */
-  async function countRarps(seconds: number): Promise<() => Promise<number>> {
-    const child = ns.spawn('python3', [join(repoRoot, 'test', 'support', 'count-frames.py'), 'br0', '8035', '52:54:00:12:34:56', String(seconds)]);
+  /**
+   * Counts the host-side RARPs (ethertype 0x8035) from the guest's MAC seen
+   * on the bridge, until `stop()` (at most 60 s).
+   */
+  async function countRarps(): Promise<() => Promise<number>> {
+    const child = ns.spawn('python3', [join(repoRoot, 'test', 'support', 'count-frames.py'), 'br0', '8035', '52:54:00:12:34:56', '60']);
     let out = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -63,16 +69,32 @@ describe('early virtio-net migration between two VMMs', { skip, concurrency: fal
       await new Promise((r) => setTimeout(r, 10));
     }
     return async () => {
+      child.kill('SIGTERM');
       await exited;
       return Number(out.trim().split('\n').pop());
     };
   }
 
-  async function migrate(src: VmProcess, dstExtra: Partial<VmSpec>, during?: () => Promise<void>) {
+  /** The announce rounds (QEMU's defaults 50/550/5/100 ms) end 1.25 s after the switchover; a second run would too. */
+  const ANNOUNCE_WINDOW_MS = 1800;
+
+  interface MigrateOptions {
+    /** early-mig-policy on the source's device for this migration (qom-set). */
+    policy?: 'rfc' | 'per-delta';
+    /** Host-side RARPs expected after the switchover (0 with the link down). */
+    rarps?: number;
+    /** The guest answers ping afterwards (not with the link down). */
+    ping?: boolean;
+    /** Run on the destination once the announce rounds are over, before the guest is checked. */
+    after?: (dst: VmProcess) => Promise<void>;
+  }
+
+  async function migrate(src: VmProcess, dstExtra: Partial<VmSpec>, during?: () => Promise<void>, o: MigrateOptions = {}) {
     const port = 5500 + n;
     const dst = await startVm({ ...dstExtra, incoming: `tcp:127.0.0.1:${port}` });
-    const rarps = await countRarps(during ? 8 : 4);
+    const rarps = await countRarps();
     await dst.qmp.execute('migrate-set-parameters', { 'x-vmig-record-device-state': true });
+    if (o.policy) await src.qmp.execute('qom-set', { path: '/machine/peripheral-anon/device[0]', property: 'early-mig-policy', value: o.policy });
     await src.qmp.execute('migrate-set-capabilities', { capabilities: ['events', 'return-path'].map((c) => ({ capability: c, state: true })) });
     await src.qmp.execute('migrate-set-parameters', { 'max-bandwidth': during ? 4 << 20 : 1 << 30, 'downtime-limit': 300 });
     const mark = src.qmp.eventMark();
@@ -83,6 +105,7 @@ describe('early virtio-net migration between two VMMs', { skip, concurrency: fal
       await src.qmp.execute('migrate-set-parameters', { 'max-bandwidth': 1 << 30 });
     }
     const ev = await src.qmp.waitForEvent('MIGRATION', { since: mark, timeoutMs: 60_000, predicate: (e) => ['completed', 'failed'].includes((e.data as { status: string }).status) });
+    const completedAt = Date.now();
     const info = (await src.qmp.execute('query-migrate')) as Record<string, unknown> & { 'x-vmig': Record<string, unknown> };
     assert.equal((ev.data as { status: string }).status, 'completed', JSON.stringify(info));
     const sent = ((await src.qmp.execute('x-vmig-query-migration-device-state')) as { sent: unknown }).sent;
@@ -90,12 +113,15 @@ describe('early virtio-net migration between two VMMs', { skip, concurrency: fal
     assert.deepEqual(loaded, sent, "the destination's virtio-net state differs from the source's");
     const events = src.qmp.eventsSince(mark).filter((e) => e.event === 'X_VMIG_EARLY_MIGRATION').map((e) => e.data);
     await src.quit();
+    // The announce ran once: announce-rounds (5) RARPs, not twice that.
+    await new Promise((r) => setTimeout(r, Math.max(0, completedAt + ANNOUNCE_WINDOW_MS - Date.now())));
+    assert.equal(await rarps(), o.rarps ?? 5, 'host-side RARPs after the switchover');
+    // After the announce rounds: each round also asks the guest to announce (and read its config).
+    await o.after?.(dst);
     // The guest keeps working on the destination: its verifier advances, clean.
     await assertGuestVerifies(dst, 'after the migration');
-    assert.match(ns.exec('ping', ['-c', '2', '-i', '0.2', '-W', '1', ns.guest]), /2 received/);
-    // The announce ran once: announce-rounds (5) RARPs, not twice that (QEMU's defaults, 50/550/5/100 ms).
-    assert.equal(await rarps(), 5, 'host-side RARPs after the switchover');
-    return { dst, early: info['x-vmig']['early-mig'] as EarlyInfo, netDowntimeMs: info['x-vmig']['destination-net-downtime-ms'] as number, events };
+    if (o.ping ?? true) assert.match(ns.exec('ping', ['-c', '2', '-i', '0.2', '-W', '1', ns.guest]), /2 received/);
+    return { dst, early: info['x-vmig']['early-mig'] as EarlyInfo, netDowntimeMs: info['x-vmig']['destination-net-downtime-ms'] as number, destination: info['x-vmig'].destination as { phases?: Record<string, number> } | undefined, events };
   }
 
   test('machine-type defaults and overrides of early-mig, as qom-get reads them', async () => {
@@ -116,6 +142,7 @@ describe('early virtio-net migration between two VMMs', { skip, concurrency: fal
   });
 
   let baselineNet = NaN;
+  let baselinePhases = '';
 
   test('early-mig off: the classic path, and the destination\'s virtio-net work inside the downtime', async () => {
     const src = await startVm({ deviceExtra: 'early-mig=off' });
@@ -124,6 +151,7 @@ describe('early virtio-net migration between two VMMs', { skip, concurrency: fal
     assert.equal(r.early.used, false);
     assert.equal(r.early['negotiated-down'], 'early-mig is off on the source');
     baselineNet = r.netDowntimeMs;
+    baselinePhases = JSON.stringify(r.destination?.phases);
     await r.dst.quit();
   });
 
@@ -141,56 +169,87 @@ describe('early virtio-net migration between two VMMs', { skip, concurrency: fal
     const header = 1 + 4 + 1 + '0000:00:02.0/virtio-net-delta'.length + 4 + 4;
     assert.equal(r.early['delta-bytes'], header + (1 + 4 + 1 + 4 + 9 * 2 + 1 + 4 + 2 + 16 + 4) + 5, 'the delta holds only the minimal state');
     assert.deepEqual(r.events, [{ status: 'used', policy: 'per-delta' }]);
-    t.diagnostic(`destination virtio-net work inside the downtime: early-mig off ${baselineNet.toFixed(3)} ms, early per-delta ${r.netDowntimeMs.toFixed(3)} ms (${(baselineNet / r.netDowntimeMs).toFixed(1)}×); setup-phase load ${r.early['destination-setup-load-ms']} ms`);
+    t.diagnostic(`destination virtio-net work inside the downtime: early-mig off ${baselineNet.toFixed(3)} ms, early per-delta ${r.netDowntimeMs.toFixed(3)} ms (${(baselineNet / r.netDowntimeMs).toFixed(1)}×); setup-phase load ${r.early['destination-setup-load-ms']} ms; destination phases, off ${baselinePhases}, early ${JSON.stringify(r.destination?.phases)}`);
     await r.dst.quit();
   });
 
-  for (const [machine, policy] of [['q35', 'per-delta'], ['pc-q35-10.2', 'rfc']] as const) {
-    test(`${policy}: a VLAN the guest adds after the early section is found and resynced`, async () => {
-      const src = await startVm({ machine });
-      await src.waitReady();
-      const r = await migrate(src, { machine }, async () => {
-        await src.qmp.execute('x-vmig-guest', { op: 'add-vlan', id: 42, ip: '192.168.42.2/24' });
-      });
-      assert.equal(r.early.used, true);
-      assert.equal(r.early.policy, policy);
-      assert.deepEqual(r.early.changed, ['vlan']);
-      assert.equal(r.early['full-reload'], policy === 'rfc');
-      const filter = ((await r.dst.qmp.execute('query-rx-filter')) as { 'vlan-table': number[] }[])[0]!;
-      assert.ok(filter['vlan-table'].includes(42), 'the VLAN is in the destination\'s filter');
-      await r.dst.quit();
-    });
-  }
-
-  test('per-delta, category by category: each change the guest makes mid-migration is found and resynced alone, without a full reload', async (t) => {
-    // One guest, one migration per change; each destination becomes the next source.
-    const steps: [string, Record<string, unknown>, string[]][] = [
-      ['MAC table', { op: 'add-mcast', mac: '01:00:5e:00:00:fb' }, ['mac-table']],
-      ['rx filter', { op: 'set-rx-mode', allmulti: true }, ['rx-filter']],
-      ['MAC', { op: 'set-mac', mac: '52:54:00:12:34:57' }, ['mac']],
-      ['guest offloads', { op: 'set-offloads', tso4: false }, ['offloads-mq']],
-      // Fewer pairs also shortens tx_waiting (one entry per active pair).
-      ['queue pairs', { op: 'set-queues', pairs: 2 }, ['offloads-mq', 'pending-tx']],
-      ['RSS', { op: 'set-rss', indirection: [0, 1, 0, 1, 0, 1, 0, 1] }, ['rss']],
+  /**
+   * Every category under both policies, one guest chained through the
+   * migrations (each destination is the next source). Each step changes one
+   * category after the early section, during pre-copy. Some cannot change
+   * alone, and the step asserts the exact set:
+   *   - the config space is what the guest last read (QEMU's vdev->config,
+   *     refreshed on every guest read), so the link status (net-status)
+   *     reaches it as soon as the guest reads its config on the interrupt;
+   *   - the post-migration announce leaves VIRTIO_NET_S_ANNOUNCE in that
+   *     copy, so an action that makes the guest read its config again (a
+   *     config interrupt, a re-probe) changes `config` too. Steps built on
+   *     such an action start from a guest that re-probed after the previous
+   *     migration (its config read fresh), as a freshly booted guest has it.
+   */
+  test('each category, under per-delta (its handler alone) and rfc (a full reload): the destination ends with the source\'s state, the guest keeps working', async (t) => {
+    const SPEC = { deviceExtra: 'rss=on,x-txburst=8' };
+    const guest = (vm: VmProcess, op: Record<string, unknown>) => vm.qmp.execute('x-vmig-guest', op);
+    const reprobe = (size?: number) => async (dst: VmProcess) => void (await guest(dst, { op: 'reprobe', ...(size ? { 'ring-size': size } : {}) }));
+    const endFlood = async (dst: VmProcess) => void (await guest(dst, { op: 'tx-flood', ms: 0 }));
+    type Step = [what: string, policy: 'per-delta' | 'rfc', action: (src: VmProcess) => Promise<unknown>, expected: string[], options?: MigrateOptions];
+    const steps: Step[] = [
+      // A driver bug (a TX buffer past the end of RAM): the device sets DEVICE_NEEDS_RESET and is broken; the guest recovers with a re-probe.
+      ['device status (DEVICE_NEEDS_RESET)', 'per-delta', (s) => guest(s, { op: 'tx-out-of-range' }), ['device-status'], { after: reprobe() }],
+      ['device status (DEVICE_NEEDS_RESET)', 'rfc', (s) => guest(s, { op: 'tx-out-of-range' }), ['device-status'], { after: reprobe() }],
+      // A guest announce round makes the guest read its config space: ANNOUNCE lands in the copy, the status itself is back after the ACK.
+      ['config space (a guest announce round)', 'per-delta', (s) => s.qmp.execute('announce-self', { initial: 50, max: 50, rounds: 1, step: 50 }), ['config'], { rarps: 6, after: reprobe() }],
+      ['config space (a guest announce round)', 'rfc', (s) => s.qmp.execute('announce-self', { initial: 50, max: 50, rounds: 1, step: 50 }), ['config'], { rarps: 6, after: reprobe() }],
+      // A ring re-init (ethtool -G on a device without RING_RESET): reset, re-probe with smaller rings, configuration restored.
+      ['queue configuration (ring re-init)', 'per-delta', (s) => guest(s, { op: 'reprobe', 'ring-size': 128 }), ['vq'], { after: reprobe() }],
+      ['queue configuration (ring re-init)', 'rfc', (s) => guest(s, { op: 'reprobe', 'ring-size': 256 }), ['vq']],
+      // No RARP and no ping with the link down (QEMU drops a link-down NIC's packets).
+      ['link down (VirtIONet status)', 'per-delta', (s) => s.qmp.execute('set_link', { name: 'n0', up: false }), ['config', 'net-status'], { rarps: 0, ping: false }],
+      ['link up (VirtIONet status)', 'rfc', (s) => s.qmp.execute('set_link', { name: 'n0', up: true }), ['config', 'net-status']],
+      // TX queue 0 kept full: a flush takes 8 chains per turn (x-txburst), the stop finds more pending (tx_waiting).
+      // The flood runs on through the stop, and on the destination until the guest ends it there.
+      ['pending TX (a TX flood at the stop)', 'per-delta', (s) => guest(s, { op: 'tx-flood', ms: 20_000 }), ['pending-tx'], { after: endFlood }],
+      ['pending TX (a TX flood at the stop)', 'rfc', (s) => guest(s, { op: 'tx-flood', ms: 20_000 }), ['pending-tx'], { after: endFlood }],
+      ['MAC table', 'per-delta', (s) => guest(s, { op: 'add-mcast', mac: '01:00:5e:00:00:fb' }), ['mac-table']],
+      ['MAC table', 'rfc', (s) => guest(s, { op: 'add-mcast', mac: '01:00:5e:00:00:fc' }), ['mac-table']],
+      ['rx filter', 'per-delta', (s) => guest(s, { op: 'set-rx-mode', allmulti: true }), ['rx-filter']],
+      ['rx filter', 'rfc', (s) => guest(s, { op: 'set-rx-mode', alluni: true }), ['rx-filter']],
+      ['MAC', 'per-delta', (s) => guest(s, { op: 'set-mac', mac: '52:54:00:12:34:57' }), ['mac']],
+      ['MAC', 'rfc', (s) => guest(s, { op: 'set-mac', mac: '52:54:00:12:34:58' }), ['mac']],
+      ['VLAN table', 'per-delta', (s) => guest(s, { op: 'add-vlan', id: 42, ip: '192.168.42.2/24' }), ['vlan']],
+      ['VLAN table', 'rfc', (s) => guest(s, { op: 'add-vlan', id: 43, ip: '192.168.43.2/24' }), ['vlan']],
+      // The guest negotiated GUEST_CSUM only: checksum offload off, then on again.
+      ['guest offloads', 'per-delta', (s) => guest(s, { op: 'set-offloads' }), ['offloads-mq']],
+      ['guest offloads', 'rfc', (s) => guest(s, { op: 'set-offloads', csum: true }), ['offloads-mq']],
+      ['RSS', 'per-delta', (s) => guest(s, { op: 'set-rss', indirection: [0, 1, 0, 1, 0, 1, 0, 1] }), ['rss']],
+      ['RSS', 'rfc', (s) => guest(s, { op: 'set-rss', indirection: [0, 1, 2, 3, 0, 1, 2, 3] }), ['rss']],
+      // Fewer pairs: the backend detaches queues at the switchover; tx_waiting has one entry per active pair, so it moves too;
+      // and any MQ command turns RSS off (QEMU virtio_net_handle_mq).
+      ['queue pairs', 'per-delta', (s) => guest(s, { op: 'set-queues', pairs: 2 }), ['offloads-mq', 'rss', 'pending-tx']],
     ];
-    // RSS is offered only with rss=on (both sides: the features must match).
-    let src = await startVm({ deviceExtra: 'rss=on' });
+    let src = await startVm(SPEC);
     await src.waitReady();
-    for (const [what, op, expected] of steps) {
+    for (const [what, policy, action, expected, options] of steps) {
       const cur = src;
-      const r = await migrate(cur, { deviceExtra: 'rss=on' }, async () => {
-        await cur.qmp.execute('x-vmig-guest', op);
-      });
-      assert.equal(r.early.used, true, what);
-      assert.deepEqual(r.early.changed, expected, what);
-      assert.equal(r.early['full-reload'], false, `${what}: no full reload under per-delta`);
-      t.diagnostic(`${what}: changed ${r.early.changed!.join(', ')}; delta ${r.early['delta-bytes']} bytes; destination work in the downtime ${r.netDowntimeMs.toFixed(2)} ms`);
+      const r = await migrate(cur, SPEC, async () => void (await action(cur)), { policy, ...options });
+      const label = `${what} (${policy})`;
+      assert.equal(r.early.used, true, label);
+      assert.equal(r.early.policy, policy, label);
+      assert.deepEqual(r.early.changed, expected, label);
+      assert.equal(r.early['full-reload'], policy === 'rfc', `${label}: a full reload only under rfc`);
+      t.diagnostic(`${label}: changed ${r.early.changed!.join(', ')}; delta ${r.early['delta-bytes']} bytes; destination work in the downtime ${r.netDowntimeMs.toFixed(2)} ms`);
       src = r.dst;
     }
     const filter = ((await src.qmp.execute('query-rx-filter')) as Record<string, unknown>[])[0]!;
-    assert.equal(filter['main-mac'], '52:54:00:12:34:57');
+    assert.equal(filter['main-mac'], '52:54:00:12:34:58');
     assert.equal(filter['multicast'], 'all', 'allmulti, set mid-migration');
-    assert.deepEqual(filter['multicast-table'], ['01:00:5e:00:00:fb']);
+    assert.equal(filter['unicast'], 'all', 'alluni, set mid-migration');
+    assert.deepEqual((filter['multicast-table'] as string[]).slice().sort(), ['01:00:5e:00:00:fb', '01:00:5e:00:00:fc']);
+    assert.ok((filter['vlan-table'] as number[]).includes(42) && (filter['vlan-table'] as number[]).includes(43), 'both VLANs in the filter');
+    // The tagged interfaces answer through the VLANs the destination's filter kept.
+    const st = (await src.guestStatus()) as unknown as { net: { pairs: number; interfaces: { vlan: number }[] } };
+    assert.equal(st.net.pairs, 2);
+    assert.deepEqual(st.net.interfaces.map((i) => i.vlan).sort(), [0, 42, 43]);
     await src.quit();
   });
 

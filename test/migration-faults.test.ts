@@ -9,7 +9,10 @@
  *     migrate_cancel; a second migrate during one. Each ends with the
  *     source's guest running (its memory verifier still clean), a clear
  *     error in query-migrate, and the destination gone — exiting non-zero
- *     when it refused — without ever having run the guest.
+ *     when it refused — without ever having run the guest;
+ *   - a destination holding the early virtio-net state provisionally when
+ *     the stream breaks (a corrupt byte, the source killed) discards it:
+ *     exit 1, the guest never run, not one frame on its TAP.
  *
  * One source VM serves every fault case: surviving them in a row is the point.
  * A proxy between source and destination (unix sockets reach across the
@@ -67,6 +70,26 @@ describe('migration through file: and failure semantics', { skip }, () => {
     await assertGuestVerifies(source, 'the source guest');
     const ping = lab.ns.exec('ping', ['-c', '2', '-i', '0.2', '-W', '1', lab.ns.guest]);
     assert.match(ping, /2 received/);
+  }
+
+  /**
+   * Counts the frames a VMM writes to its TAP `tap` with the guest's MAC
+   * (every ethertype: RARP, the guest's own traffic), until `stop()`.
+   */
+  async function framesFrom(tap: string): Promise<() => Promise<number>> {
+    const child = lab.ns.spawn('python3', [join(repoRoot, 'test', 'support', 'count-frames.py'), tap, 'all', '52:54:00:12:34:56', '60']);
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    for (let i = 0; !out.includes('ready'); i++) {
+      assert.ok(i < 200, 'the frame counter did not start');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return async () => {
+      child.kill('SIGTERM');
+      await exited;
+      return Number(out.trim().split('\n').pop());
+    };
   }
 
   /** The destination never ran the guest: its console never said "resumed". */
@@ -198,9 +221,15 @@ describe('migration through file: and failure semantics', { skip }, () => {
     await sourceSurvived();
   });
 
-  test('a corrupted byte: the destination says where and why, the source reports it', async () => {
+  test('a corrupted byte after the early section: the destination says where and why, discards its provisional state, sends nothing', async () => {
     let target = -1;
+    let acked = false;
     const d = await destination({
+      // The destination acknowledges once it has loaded the early section provisionally.
+      keepReturn: (m) => {
+        if (m.type === 'switchover-ack') acked = true;
+        return true;
+      },
       onItem: (it) => {
         if (target < 0 && it.type === 'section' && it.header.kind === 'part') target = it.offset;
       },
@@ -209,11 +238,44 @@ describe('migration through file: and failure semantics', { skip }, () => {
         return chunk;
       },
     });
+    const frames = await framesFrom(`tapd${n}`);
     await expectFailure(d.uri, FAST, /the destination refused: Unknown savevm section type 0x55 at offset \d+/);
+    assert.ok(d.proxy.seen.includes('section:full:0000:00:02.0/virtio-net-early') && acked, 'the early section was loaded (and acknowledged) before the corrupt byte');
     assert.equal(await d.dst.exited, 1);
     neverRan(d.console);
+    assert.equal(await frames(), 0, 'nothing from the destination on the network: no RARP, no guest frame');
     await d.proxy.close();
     await sourceSurvived();
+  });
+
+  test('the source killed after the early section: the destination discards its provisional state, exits 1, never runs the guest, sends nothing', async () => {
+    const src = await startVm('ksrc', 'tapks');
+    await src.waitReady();
+    let acked = false;
+    let killed = false;
+    const d = await destination({
+      onItem: (it) => {
+        // The first RAM page after the early section: the source dies mid-pre-copy.
+        if (!killed && it.type === 'ram-page') {
+          killed = true;
+          src.kill();
+        }
+      },
+      keepReturn: (m) => {
+        if (m.type === 'switchover-ack') acked = true;
+        return true;
+      },
+    });
+    const frames = await framesFrom(`tapd${n}`);
+    await src.qmp.execute('migrate-set-capabilities', { capabilities: ['events', 'return-path'].map((c) => ({ capability: c, state: true })) });
+    await src.qmp.execute('migrate-set-parameters', SLOW);
+    await src.qmp.execute('migrate', { uri: d.uri }).catch(() => undefined);
+    assert.equal(await d.dst.exited, 1);
+    assert.ok(killed && acked && d.proxy.seen.includes('section:full:0000:00:02.0/virtio-net-early'), 'the destination held the early state provisionally when the source died');
+    assert.match(d.dst.log, /before EOF: nothing was applied and the guest was not started/);
+    neverRan(d.console);
+    assert.equal(await frames(), 0, 'nothing from the destination on the network: no RARP, no guest frame');
+    await d.proxy.close();
   });
 
   test('a destination that does not know early migration (no hello on the return path): the classic path, said so, completed', async () => {

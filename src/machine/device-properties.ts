@@ -97,6 +97,7 @@ export const VIRTIO_NET_PCI: DeviceModel = {
     { name: 'netdev', owner: 'virtio-net-device', kind: 'string', default: undefined, help: 'id of the -netdev backend' },
     queueSize('rx_queue_size', 'RX virtqueue size'),
     queueSize('tx_queue_size', 'TX virtqueue size (above 256 only with vhost-user)'),
+    { name: 'x-txburst', owner: 'virtio-net-device', kind: 'uint', default: 256, min: 1, max: 4096, help: 'TX chains one flush takes before yielding (QEMU TX_BURST)' },
     { name: 'early-mig', owner: 'virtio-net-device', kind: 'bool', default: true, runtime: true, help: 'migrate device state in the setup phase (DESIGN §6)' },
     { name: 'early-mig-policy', owner: 'virtio-net-device', kind: 'enum', default: 'per-delta', values: ['rfc', 'per-delta'], runtime: true, help: 'on changes since the early section: rfc = full reload, per-delta = resync each changed category' },
     { name: 'indirect_desc', owner: 'virtio-device', kind: 'bool', default: true, featureBit: VIRTIO_F_INDIRECT_DESC, help: 'indirect descriptors' },

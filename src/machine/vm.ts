@@ -97,12 +97,14 @@ export class Vm implements MigratableVm {
       const props: Record<string, unknown> = {};
       for (const k of NET_PROPERTY_NAMES) if (dev.properties[k] !== undefined) props[k] = dev.properties[k];
       const vectors = dev.properties.vectors;
+      const txBurst = dev.properties['x-txburst'];
       this.nic = new VirtioNetDevice({
         memory: this.memory,
         backend: this.backend,
         raiseVector: (v) => this.vcpus[0]?.raiseInterrupt(v),
         properties: props as VirtioNetProperties,
         ...(typeof vectors === 'number' ? { vectors } : {}),
+        ...(typeof txBurst === 'number' ? { txBurst } : {}),
         name: dev.id ?? 'virtio-net-pci.0',
         onError: (e) => this.#log(`virtio-net: ${e.message}`),
       });
@@ -359,7 +361,7 @@ export class Vm implements MigratableVm {
     });
     r.register<{ op: string } & Record<string, unknown>>({
       name: 'x-vmig-guest',
-      args: { op: 'str', '*mac': 'str', '*promisc': 'bool', '*allmulti': 'bool', '*alluni': 'bool', '*nomulti': 'bool', '*nouni': 'bool', '*nobcast': 'bool', '*id': 'int', '*ip': 'str', '*pairs': 'int', '*hash-types': 'int', '*indirection': { list: 'int' }, '*key': 'str', '*csum': 'bool', '*tso4': 'bool', '*tso6': 'bool', '*ecn': 'bool', '*ufo': 'bool' },
+      args: { op: 'str', '*mac': 'str', '*promisc': 'bool', '*allmulti': 'bool', '*alluni': 'bool', '*nomulti': 'bool', '*nouni': 'bool', '*nobcast': 'bool', '*id': 'int', '*ip': 'str', '*pairs': 'int', '*hash-types': 'int', '*indirection': { list: 'int' }, '*key': 'str', '*csum': 'bool', '*tso4': 'bool', '*tso6': 'bool', '*ecn': 'bool', '*ufo': 'bool', '*ring-size': 'int', '*ms': 'int' },
       handler: async (a) => {
         if (this.#state !== 'running') throw new QmpError('GenericError', `The guest is ${this.#state}; admin commands need a running guest`);
         const res = await this.admin.request(a);

@@ -30,7 +30,7 @@ import {
 import type { VirtioSavedState } from '../virtio/index.js';
 import { loadState, saveState } from '../vmstate/index.js';
 import type { VmState } from '../vmstate/index.js';
-import { applyDelta, buildDelta, changedCategories, netDeltaVmsd, sameValue } from './early-net.js';
+import { applyDelta, applyEarlySwitchover, buildDelta, changedCategories, netDeltaVmsd, sameValue } from './early-net.js';
 import type { EarlyCategory, EarlyPolicy, NetDelta } from './early-net.js';
 
 const OURS = '52:54:00:12:34:56';
@@ -38,11 +38,21 @@ const OURS = '52:54:00:12:34:56';
 const DEVICE_STATUS = 0x14;
 const KEY = Uint8Array.from({ length: 40 }, (_, i) => (i * 7 + 3) & 0xff);
 
+/** A TX flush takes 4 chains per turn here (QEMU x-txburst), so a burst of kicks can be caught pending. */
+const TX_BURST = 4;
+
 function device(): NetHarness {
-  const h = new NetHarness({ loopback: { queuePairs: 4 }, properties: { mq: true, rss: true }, name: 'net0' });
+  const h = new NetHarness({ loopback: { queuePairs: 4 }, properties: { mq: true, rss: true }, name: 'net0', txBurst: TX_BURST });
   h.start();
   for (let p = 0; p < 4; p++) h.postRx(p, 8);
   return h;
+}
+
+/** The destination's device over the same guest RAM, holding the early state as the setup phase loads it. */
+function destination(h: NetHarness, early: VirtioSavedState): NetHarness {
+  const d = new NetHarness({ memory: h.memory, loopback: { queuePairs: 4 }, properties: { mq: true, rss: true }, name: 'net0', txBurst: TX_BURST });
+  d.device.loadProvisional(codec(h).decode(codec(h).encode(early)));
+  return d;
 }
 
 /** Encode with the device's own codec; decode back (what the full payload does). */
@@ -88,10 +98,30 @@ const CHANGES: [string, EarlyCategory[], (h: NetHarness) => void | Promise<void>
   // RSS also sets the active pairs from its table (QEMU virtio_net_handle_rss).
   ['RSS', ['offloads-mq', 'rss', 'pending-tx'], (h) => ok(h.ctrl(VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_RSS_CONFIG, concat([le32(0x5), le16(3), le16(1), le16(0), le16(1), le16(2), le16(0), le16(4), Uint8Array.of(40), KEY])))],
   ['link (VirtIONet status)', ['net-status'], (h) => h.device.setLinkUp(false)],
-  ['pending TX', ['pending-tx'], async (h) => {
+  ['pending TX (a kick during the stop)', ['pending-tx'], async (h) => {
     h.device.quiesce();
     h.addTx(0, withHeader(ethFrame({ dst: '02:00:00:00:00:09' })));
     await h.settle();
+  }],
+  // The guest queued more than a burst: the flush takes TX_BURST chains per turn, the stop catches the rest pending.
+  ['pending TX (more than a burst queued at the stop)', ['pending-tx'], async (h) => {
+    for (let i = 0; i < 3 * TX_BURST; i++) h.addTx(0, withHeader(ethFrame({ dst: '02:00:00:00:00:09' })), { publish: false });
+    if (h.driver(1).publish()) h.kick(1);
+    await h.settle(1);
+    h.device.quiesce();
+    assert.equal(h.device.net.txWaiting[0], 1);
+  }],
+  // A ring re-init (ethtool -G): reset, the same features again, smaller rings; everything else as the guest had it.
+  ['ring re-init (queue sizes)', ['vq'], (h) => {
+    h.start(undefined, { size: 128 });
+    for (let p = 0; p < 4; p++) h.postRx(p, 8);
+  }],
+  // A driver bug: a TX buffer outside RAM. The device marks itself broken and sets DEVICE_NEEDS_RESET (QEMU virtio_error).
+  ['DEVICE_NEEDS_RESET (VirtIODevice status, broken)', ['device-status'], async (h) => {
+    h.driver(1).addChain([{ gpa: h.memory.size - 8, len: 64, writable: false }]);
+    if (h.driver(1).publish()) h.kick(1);
+    await h.settle();
+    assert.ok(h.device.broken);
   }],
   // A reset clears the rings, status, negotiated features and offloads; the VLAN added before it is cleared too (back to the early state).
   ['device reset (VirtIODevice status, queues, features)', ['vq', 'device-status', 'offloads-mq', 'transport'], (h) => {
@@ -116,6 +146,9 @@ describe('early virtio-net migration: categories and deltas', () => {
       assert.equal(d.full, undefined);
       assert.equal(d.slices, undefined);
       assert.deepEqual(applyDelta(structuredClone(early), d, codec(h).decode), now);
+      const dst = destination(h, early);
+      applyEarlySwitchover(dst.device, codec(h).decode(codec(h).encode(early)), d, codec(h).decode);
+      assert.deepEqual(codec(h).encode(dst.device.saveState()), codec(h).encode(now), 'the minimal state alone brings the device to the source\'s state');
     }
   });
 
@@ -130,11 +163,19 @@ describe('early virtio-net migration: categories and deltas', () => {
       assert.equal(rfc.fullReload, true, 'rfc reloads on any change');
       assert.deepEqual(applyDelta(structuredClone(early), rfc, codec(h).decode), codec(h).decode(codec(h).encode(now)));
       const per = wire(buildDelta('per-delta', early, now, codec(h).encode));
-      const reload = expected.some((c) => c === 'vq' || c === 'device-status' || c === 'transport');
-      assert.equal(per.fullReload, reload, 'per-delta reloads only for a reset, renegotiation or new queue layout');
+      const reload = expected.includes('transport');
+      assert.equal(per.fullReload, reload, 'per-delta reloads only for a transport change (renegotiation)');
       assert.deepEqual(per.changed, expected);
       assert.deepEqual(applyDelta(structuredClone(early), per, codec(h).decode), reload ? codec(h).decode(codec(h).encode(now)) : now);
       if (!reload) assert.ok((per.slices?.length ?? 0) < 2000, `per-delta carries only the changed values (${per.slices?.length} bytes)`);
+      // The destination's device, holding the early state, ends with exactly the source's state under both policies.
+      for (const d of [rfc, per]) {
+        const dst = destination(h, early);
+        applyEarlySwitchover(dst.device, codec(h).decode(codec(h).encode(early)), d, codec(h).decode);
+        dst.device.attachBackend();
+        assert.deepEqual(codec(h).encode(dst.device.saveState()), codec(h).encode(now), `${d.policy}: the destination's device state`);
+        assert.equal(dst.backend.sent.length, 0, 'nothing sent before the VM runs');
+      }
     });
   }
 

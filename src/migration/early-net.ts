@@ -10,70 +10,104 @@
  *   rfc        any tracked change → the whole current state (a full reload,
  *              exactly as the RFC does);
  *   per-delta  only the changed categories' values; a full reload only for
- *              changes that demand it (the queue layout, the device status —
- *              a reset or renegotiation — or the transport).
+ *              a transport change (renegotiated features, MSI-X table, PCI
+ *              config), which no category handler applies.
  *
- * The destination rebuilds the current state from its early copy and the
- * delta, and the device loads that; the full 46 KB section is never encoded,
- * sent or decoded inside the downtime.
+ * The destination holds the early state in its device already (loaded
+ * provisionally in the setup phase). At the switchover it applies the
+ * minimal state alone when nothing changed, the changed categories through
+ * the device's handlers (on the state rebuilt here from its early copy and
+ * the delta) under per-delta, or the whole state on a full reload; the full
+ * 46 KB section is never encoded, sent or decoded inside the downtime
+ * unless a reload demands it.
  */
 
 import { MalformedError, decodeText, encodeText } from '../core/index.js';
+import { NET_STATE_CATEGORIES, TRACKED_PARTS, trackedValue } from '../devices/net/index.js';
+import type { NetStateCategory, TrackedPart, VirtioNetDevice } from '../devices/net/index.js';
+import { VIRTIO_QUEUE_MAX } from '../virtio/index.js';
 import type { VirtioSavedState } from '../virtio/index.js';
 import type { VmState, Vmsd } from '../vmstate/index.js';
 
 export type EarlyPolicy = 'rfc' | 'per-delta';
 
-/** The RFC's tracked categories (its patches 3–13), in its order. */
-export const EARLY_CATEGORIES = ['vq', 'device-status', 'config', 'mac', 'mac-table', 'net-status', 'rx-filter', 'vlan', 'offloads-mq', 'rss', 'pending-tx'] as const;
-export type EarlyCategory = (typeof EARLY_CATEGORIES)[number] | 'transport';
+/** The RFC's tracked categories (its patches 3–13), in its order; the device layer defines them. */
+export const EARLY_CATEGORIES = NET_STATE_CATEGORIES;
+export type EarlyCategory = TrackedPart;
 
-/** Changes that need a full reload under per-delta too: a reset, renegotiated features, a new queue layout. */
-const RELOAD_CATEGORIES: ReadonlySet<EarlyCategory> = new Set(['vq', 'device-status', 'transport']);
+/**
+ * Changes that need a full reload under per-delta too: renegotiated features,
+ * the MSI-X table or PCI config. Every other category — the queue layout and
+ * the device status after a reset included — has a handler on the
+ * destination's device (category-load.ts).
+ */
+const RELOAD_CATEGORIES: ReadonlySet<EarlyCategory> = new Set(['transport']);
 
 type Saved = VirtioSavedState & { device: Record<string, unknown> };
 
-/**
- * Where each category lives in the saved state. What is in no category is
- * the always-resynced minimal state: per-queue last_avail_idx, the ISR, the
- * MSI-X PBA and the PCI INTx state.
- */
-const PATHS: Record<EarlyCategory, (s: Saved) => unknown> = {
-  // The 1024-entry tables are compared up to the device's queue count: past it they are constant padding (saved-state.ts).
-  vq: (s) => [s.queues.length, s.queues.map((q) => [q.num, q.desc, q.vector]), s.vrings?.slice(0, s.queues.length), s.ring_sizes?.slice(0, s.queues.length), s.extra_state?.modern_state?.vqs.slice(0, s.queues.length), s.queue_sel],
-  'device-status': (s) => [s.status, s.started, s.broken],
-  config: (s) => s.config,
-  mac: (s) => s.device.mac,
-  'mac-table': (s) => s.device.mac_table,
-  'net-status': (s) => s.device.status,
-  'rx-filter': (s) => [s.device.promisc, s.device.allmulti, s.device.alluni, s.device.nomulti, s.device.nouni, s.device.nobcast],
-  vlan: (s) => s.device.vlans,
-  'offloads-mq': (s) => [s.device.curr_guest_offloads, s.device.curr_queue_pairs],
-  rss: (s) => s.device.rss_data,
-  'pending-tx': (s) => s.device.tx_waiting,
-  transport: (s) => [
-    s.pci.version, s.pci.config, s.msix?.table, s.msix?.config_vector, s.guest_features_lo, s.guest_features_64, s.guest_features_128_hi,
-    s.device_endian, s.disabled, s.extra_state?.modern_state && { ...s.extra_state.modern_state, vqs: undefined },
-    s.device.mergeable_rx_bufs, s.device.has_vnet_hdr, s.device.has_ufo, s.device.max_queue_pairs, s.device.backend_state,
-  ],
+/** One category's values as they travel in a per-delta payload. */
+type Part = Record<string, unknown>;
+
+const pick = (from: Record<string, unknown>, keys: readonly string[]): Part => Object.fromEntries(keys.map((k) => [k, from[k]]));
+const put = (to: Record<string, unknown>, part: Part, keys: readonly string[]): void => {
+  for (const k of keys) {
+    if (part[k] === undefined) delete to[k];
+    else to[k] = part[k];
+  }
 };
 
-/** Setters for per-delta: copy one category's values from `from` into `to`. */
-const COPY: Partial<Record<EarlyCategory, (to: Saved, from: Saved) => void>> = {
-  config: (t, f) => void (t.config = f.config),
-  mac: (t, f) => void (t.device.mac = f.device.mac),
-  'mac-table': (t, f) => void (t.device.mac_table = f.device.mac_table),
-  'net-status': (t, f) => void (t.device.status = f.device.status),
-  'rx-filter': (t, f) => {
-    for (const k of ['promisc', 'allmulti', 'alluni', 'nomulti', 'nouni', 'nobcast']) t.device[k] = f.device[k];
+/** Per-queue tables: the first `n` entries, then zero padding up to VIRTIO_QUEUE_MAX (as saved-state.ts writes them). */
+function padded<T>(head: unknown, n: number, zero: () => T): T[] | undefined {
+  if (head === undefined) return undefined;
+  if (!Array.isArray(head) || head.length !== n) throw new Error(`a per-queue table of ${Array.isArray(head) ? head.length : typeof head} entries for ${n} queues`);
+  return Array.from({ length: VIRTIO_QUEUE_MAX }, (_, i) => (i < n ? (head[i] as T) : zero()));
+}
+
+const RX_MODE = ['promisc', 'allmulti', 'alluni', 'nomulti', 'nouni', 'nobcast'] as const;
+const DEVICE_FIELDS: Partial<Record<NetStateCategory, readonly string[]>> = {
+  mac: ['mac'],
+  'mac-table': ['mac_table'],
+  'net-status': ['status'],
+  'rx-filter': RX_MODE,
+  vlan: ['vlans'],
+  'offloads-mq': ['curr_guest_offloads', 'curr_queue_pairs'],
+  rss: ['rss_data'],
+  'pending-tx': ['tx_waiting'],
+};
+
+/**
+ * Per-delta: take one category's values from the source's current state
+ * (`take`), and put them into the destination's copy of the early state
+ * (`put`). The fields are those state-categories.ts assigns to the category.
+ */
+const SLICES: Record<NetStateCategory, { take(s: Saved): Part; put(to: Saved, part: Part): void }> = {
+  // The queue configuration; lastAvailIdx is minimal state and comes from the delta itself.
+  vq: {
+    take: (s) => {
+      const n = s.queues.length;
+      return { queues: s.queues, queue_sel: s.queue_sel, vrings: s.vrings?.slice(0, n), ring_sizes: s.ring_sizes?.slice(0, n), vqs: s.extra_state?.modern_state?.vqs.slice(0, n) };
+    },
+    put: (to, p) => {
+      if (!Array.isArray(p.queues)) throw new Error('no queue list');
+      const n = p.queues.length;
+      to.queues = (p.queues as Record<string, unknown>[]).map((q) => ({ ...q })) as unknown as Saved['queues'];
+      to.queue_sel = p.queue_sel as number;
+      to.vrings = padded(p.vrings, n, () => ({ avail: 0n, used: 0n }));
+      const sizes = padded<number>(p.ring_sizes, n, () => 0);
+      if (sizes) to.ring_sizes = sizes;
+      else delete to.ring_sizes;
+      const vqs = padded(p.vqs, n, () => ({ num: 0, enabled: false, desc: [0, 0], avail: [0, 0], used: [0, 0] }));
+      if (vqs && to.extra_state?.modern_state) to.extra_state.modern_state.vqs = vqs as typeof to.extra_state.modern_state.vqs;
+    },
   },
-  vlan: (t, f) => void (t.device.vlans = f.device.vlans),
-  'offloads-mq': (t, f) => {
-    t.device.curr_guest_offloads = f.device.curr_guest_offloads;
-    t.device.curr_queue_pairs = f.device.curr_queue_pairs;
+  'device-status': {
+    take: (s) => pick(s as unknown as Part, ['status', 'started', 'broken']),
+    put: (to, p) => put(to as unknown as Part, p, ['status', 'started', 'broken']),
   },
-  rss: (t, f) => void (t.device.rss_data = f.device.rss_data),
-  'pending-tx': (t, f) => void (t.device.tx_waiting = f.device.tx_waiting),
+  config: { take: (s) => ({ config: s.config }), put: (to, p) => void (to.config = p.config as Uint8Array) },
+  ...(Object.fromEntries(
+    Object.entries(DEVICE_FIELDS).map(([c, keys]) => [c, { take: (s: Saved) => pick(s.device, keys), put: (to: Saved, p: Part) => put(to.device, p, keys) }]),
+  ) as Record<Exclude<NetStateCategory, 'vq' | 'device-status' | 'config'>, { take(s: Saved): Part; put(to: Saved, part: Part): void }>),
 };
 
 /**
@@ -106,11 +140,9 @@ export function sameValue(a: unknown, b: unknown): boolean {
   return n === 0;
 }
 
-const ALL_CATEGORIES: EarlyCategory[] = [...EARLY_CATEGORIES, 'transport'];
-
 /** The categories in which `now` differs from the early snapshot. */
 export function changedCategories(early: VirtioSavedState, now: VirtioSavedState): EarlyCategory[] {
-  return ALL_CATEGORIES.filter((c) => !sameValue(PATHS[c](early as Saved), PATHS[c](now as Saved)));
+  return TRACKED_PARTS.filter((c) => !sameValue(trackedValue(c, early), trackedValue(c, now)));
 }
 
 export function needsFullReload(policy: EarlyPolicy, changed: readonly EarlyCategory[]): boolean {
@@ -132,21 +164,20 @@ export interface NetDelta {
   slices?: Uint8Array;
 }
 
-const CATEGORY_BITS: EarlyCategory[] = [...EARLY_CATEGORIES, 'transport'];
+const CATEGORY_BITS: readonly EarlyCategory[] = TRACKED_PARTS;
 
 /** Limits for untrusted delta sections. */
 const MAX_QUEUES = 1024;
 const MAX_PAYLOAD = 1 << 20;
 
-/** Tagged JSON for saved-state values: bigints and byte arrays survive. */
+/** The changed categories' values, as tagged JSON (bigints and byte arrays survive): `{category: values}`. */
 export function encodeSlices(now: VirtioSavedState, changed: readonly EarlyCategory[]): Uint8Array {
-  const src = now as Saved;
-  const part: Saved = { device: {} } as unknown as Saved;
-  for (const c of changed) COPY[c]?.(part, src);
-  return encodeText(JSON.stringify({ config: part.config, device: part.device }, (_k, x: unknown) => (typeof x === 'bigint' ? { $n: x.toString() } : x instanceof Uint8Array ? { $b: Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('hex') } : x)));
+  const parts: Record<string, Part> = {};
+  for (const c of changed) if (c !== 'transport') parts[c] = SLICES[c].take(now as Saved);
+  return encodeText(JSON.stringify(parts, (_k, x: unknown) => (typeof x === 'bigint' ? { $n: x.toString() } : x instanceof Uint8Array ? { $b: Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('hex') } : x)));
 }
 
-function decodeSlices(bytes: Uint8Array): Saved {
+function decodeSlices(bytes: Uint8Array): Record<string, unknown> {
   return JSON.parse(decodeText(bytes), (_k, x: unknown) => {
     if (x && typeof x === 'object' && !Array.isArray(x)) {
       const o = x as Record<string, unknown>;
@@ -154,8 +185,10 @@ function decodeSlices(bytes: Uint8Array): Saved {
       if (typeof o.$b === 'string' && /^([0-9a-f]{2})*$/.test(o.$b)) return Uint8Array.from(Buffer.from(o.$b, 'hex'));
     }
     return x;
-  }) as Saved;
+  }) as Record<string, unknown>;
 }
+
+const badDelta = (message: string, expected: string): MalformedError => new MalformedError('ERR_MIGRATE_BAD_DELTA', message, { offset: 0, expected });
 
 /**
  * The current state from the early snapshot and a delta (per-delta, no
@@ -163,32 +196,62 @@ function decodeSlices(bytes: Uint8Array): Saved {
  * The device's full check (planLoad) still validates the result. The early
  * state is updated in place (it is not needed afterwards): copying its
  * 1024-entry tables would cost downtime.
+ * @throws MalformedError ERR_MIGRATE_BAD_DELTA
  */
 export function applyDelta(early: VirtioSavedState, delta: NetDelta, decodeFull: (bytes: Uint8Array) => VirtioSavedState): VirtioSavedState {
   if (delta.fullReload) {
-    if (!delta.full) throw new MalformedError('ERR_MIGRATE_BAD_DELTA', 'a full-reload delta without the device state', { offset: 0, expected: 'the full virtio-net state' });
+    if (!delta.full) throw badDelta('a full-reload delta without the device state', 'the full virtio-net state');
     return decodeFull(delta.full);
   }
+  if (delta.changed.includes('transport')) throw badDelta('a transport change without a full reload', 'full_reload with a transport change');
   const out = early as Saved;
-  if (delta.slices) {
-    let part: Saved;
+  if (delta.changed.length > 0) {
+    let parts: Record<string, unknown>;
     try {
-      part = decodeSlices(delta.slices);
+      parts = decodeSlices(delta.slices ?? new Uint8Array(0));
     } catch {
-      throw new MalformedError('ERR_MIGRATE_BAD_DELTA', 'the delta\'s category values are not valid JSON', { offset: 0, expected: 'tagged JSON' });
+      throw badDelta("the delta's category values are not valid JSON", 'tagged JSON');
     }
-    if (typeof part !== 'object' || part === null || typeof part.device !== 'object' || part.device === null) throw new MalformedError('ERR_MIGRATE_BAD_DELTA', 'the delta\'s category values are not an object', { offset: 0, expected: '{config, device}' });
-    for (const c of delta.changed) COPY[c]?.(out, { ...part, device: part.device } as Saved);
+    if (typeof parts !== 'object' || parts === null || Array.isArray(parts)) throw badDelta("the delta's category values are not an object", '{category: values}');
+    for (const c of delta.changed as NetStateCategory[]) {
+      const part = parts[c];
+      if (typeof part !== 'object' || part === null || Array.isArray(part)) throw badDelta(`the delta lacks the values of ${c}`, `the values of ${c}`);
+      try {
+        SLICES[c].put(out, part as Part);
+      } catch (err) {
+        throw badDelta(`the delta's values of ${c} do not fit: ${err instanceof Error ? err.message : String(err)}`, `the values of ${c}`);
+      }
+    }
   }
-  if (delta.lastAvailIdx.length !== out.queues.length) throw new MalformedError('ERR_MIGRATE_BAD_DELTA', `the delta has ${delta.lastAvailIdx.length} queue indices, the early state ${out.queues.length} queues`, { offset: 0, expected: 'one index per queue' });
+  if (delta.lastAvailIdx.length !== out.queues.length) throw badDelta(`the delta has ${delta.lastAvailIdx.length} queue indices, the early state ${out.queues.length} queues`, 'one index per queue');
   out.queues.forEach((q, i) => (q.lastAvailIdx = delta.lastAvailIdx[i]!));
   out.isr = delta.isr;
   if (out.msix) {
-    if (delta.pba.length !== out.msix.pba.length) throw new MalformedError('ERR_MIGRATE_BAD_DELTA', `the delta's MSI-X PBA has ${delta.pba.length} bytes, not ${out.msix.pba.length}`, { offset: 0, expected: 'the PBA of the early state' });
+    if (delta.pba.length !== out.msix.pba.length) throw badDelta(`the delta's MSI-X PBA has ${delta.pba.length} bytes, not ${out.msix.pba.length}`, 'the PBA of the early state');
     out.msix.pba = delta.pba;
   }
   out.pci.irq_state = delta.irqState;
   return out;
+}
+
+/**
+ * The destination's switchover for a device that holds the early state
+ * (loadProvisional). Nothing changed: the minimal state alone
+ * (resyncAtSwitchover). Categories changed under per-delta: the current
+ * state rebuilt from the early copy and the delta, checked in full, then
+ * only those categories applied (applyCategories). A full reload (rfc on any
+ * change, per-delta on a transport change): the whole state loaded over the
+ * provisional one. The backend is attached by the caller, after.
+ * @throws MalformedError ERR_MIGRATE_BAD_DELTA; VmigError ERR_NET_STATE_* (nothing applied)
+ */
+export function applyEarlySwitchover(nic: VirtioNetDevice, early: VirtioSavedState, delta: NetDelta, decodeFull: (bytes: Uint8Array) => VirtioSavedState): void {
+  if (!delta.fullReload && delta.changed.length === 0) {
+    nic.resyncAtSwitchover(delta);
+    return;
+  }
+  const merged = applyDelta(early, delta, decodeFull);
+  if (delta.fullReload) nic.loadState(merged, { deferBackendAttach: true });
+  else nic.applyCategories(merged, delta.changed as NetStateCategory[]);
 }
 
 /** Build the delta the source sends (the full state is encoded by the caller's codec). */

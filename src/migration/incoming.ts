@@ -31,9 +31,9 @@ import { formatMigrationUri } from './uri.js';
 import { GUEST_SECTION_IDSTR, RAM_BLOCK_NAME, VCPU_SECTION_IDSTR, guestMismatch, guestSectionVmsd, vcpuSectionVmsd } from './vmig-sections.js';
 import type { GuestSectionState, VcpuSectionState } from './vmig-sections.js';
 import { announceSelf } from './self-announce.js';
-import { applyDelta, netDeltaVmsd } from './early-net.js';
+import { applyEarlySwitchover, netDeltaVmsd } from './early-net.js';
 import type { NetDelta } from './early-net.js';
-import { warmUpNetPaths } from './warm-up.js';
+import { warmUpNetPaths, warmUpResync } from './warm-up.js';
 import type { SelfAnnounce } from './self-announce.js';
 import { nowMs, phasesJson } from './migration-types.js';
 import type { DowntimePhases, MigratableVm, MigrationStatus } from './migration-types.js';
@@ -249,14 +249,15 @@ export class IncomingMigration {
       if (h.instanceId >= vm.vcpus.length) throw new VmigError('ERR_MIGRATE_BAD_STREAM', `the stream has state for vCPU ${h.instanceId}; this VM has ${vm.vcpus.length}`);
       this.#vcpuStates.set(h.instanceId, state as unknown as VcpuSectionState);
     } else if (h.idstr === `${vm.nicIdstr}-early`) {
-      // Provisional: checked against this device now (all but what RAM holds), applied at the switchover.
+      // Provisional: loaded into the device now (all but what RAM holds) and the backend set up from it;
+      // the device stays quiesced, so neither the guest nor the network sees it before the switchover.
       const t0 = nowMs();
-      vm.nic!.checkState(state as unknown as VirtioSavedState, { ramLoaded: false });
-      // The backend set up now (vnet header, offloads, queue pairs, link); the switchover only fixes what changed.
-      vm.nic!.preAttachBackend(state as unknown as VirtioSavedState);
+      vm.nic!.loadProvisional(state as unknown as VirtioSavedState);
       this.#earlySetupMs += nowMs() - t0;
       this.#earlyState = state as unknown as VirtioSavedState;
       if (this.#ackPending) this.#ack();
+      // The switchover's resync runs warm (warm-up.ts); only while nothing else has started.
+      void warmUpResync(vm.nic!, this.#earlyState, { stop: () => this.#switchedOver || this.#status !== 'active' }).catch(() => undefined);
     } else if (h.idstr === `${vm.nicIdstr}-delta`) {
       if (!this.#earlyState) throw new VmigError('ERR_MIGRATE_BAD_STREAM', 'a virtio-net delta arrived without an early section');
       this.#delta = state as unknown as NetDelta;
@@ -277,14 +278,13 @@ export class IncomingMigration {
     const nic = vm.nic;
     const t0 = nowMs();
     this.#eofAt = t0;
+    if (nic) nic.setAnnounceParams(this.#opts.announce);
     if (nic && !this.#netState && this.#earlyState && this.#delta) {
       const codec = vmsdCodec(nic.sectionVmsd(), nic.vmstateContext());
       const h: SectionHeader = { kind: 'full', sectionId: 0, idstr: vm.nicIdstr, instanceId: 0, version: nic.sectionVmsd().version };
-      this.#netState = applyDelta(this.#earlyState, this.#delta, (bytes) => codec.load(new ByteReader(bytes), h) as unknown as VirtioSavedState);
-    }
-    if (nic && !this.#netState) throw new VmigError('ERR_MIGRATE_BAD_STREAM', `the stream reached EOF without state for ${vm.nicIdstr}`);
-    if (nic && this.#netState) {
-      nic.setAnnounceParams(this.#opts.announce);
+      applyEarlySwitchover(nic, this.#earlyState, this.#delta, (bytes) => codec.load(new ByteReader(bytes), h) as unknown as VirtioSavedState);
+    } else if (nic) {
+      if (!this.#netState) throw new VmigError('ERR_MIGRATE_BAD_STREAM', `the stream reached EOF without state for ${vm.nicIdstr}`);
       nic.loadState(this.#netState, { deferBackendAttach: true });
     }
     const t1 = nowMs();

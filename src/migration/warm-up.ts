@@ -46,3 +46,18 @@ export async function warmUpNetPaths(nic: VirtioNetDevice, options: { runs?: num
     await new Promise<void>((r) => setImmediate(r));
   }
 }
+
+/**
+ * A destination holding an early migration's state (loadProvisional): run
+ * the switchover's resync checks `runs` times, one per event-loop turn,
+ * without guest RAM (it is still arriving) and without applying anything,
+ * so the switchover finds that code optimised.
+ */
+export async function warmUpResync(nic: VirtioNetDevice, early: VirtioSavedState, options: { runs?: number; stop?: () => boolean } = {}): Promise<void> {
+  const minimal = { lastAvailIdx: early.queues.map((q) => q.lastAvailIdx), isr: early.isr, pba: early.msix?.pba ?? new Uint8Array(0) };
+  for (let i = 0; i < (options.runs ?? WARM_UP_RUNS); i++) {
+    if (options.stop?.()) return;
+    nic.checkResync(minimal, { ramLoaded: false });
+    await new Promise<void>((r) => setImmediate(r));
+  }
+}

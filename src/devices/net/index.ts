@@ -20,3 +20,5 @@ export { AnnounceTimer, DEFAULT_ANNOUNCE_PARAMS, announceStepDelay, buildRarpFra
 export type { AnnounceParams, TimerHost } from './announce.js';
 export { buildPciConfig, savedMsixVectors } from './pci-config.js';
 export type { NetQueueStats, RxDropReason, TxDropReason } from './net-stats.js';
+export { NET_STATE_CATEGORIES, TRACKED_PARTS, trackedValue } from './state-categories.js';
+export type { NetMinimalState, NetStateCategory, TrackedPart } from './state-categories.js';

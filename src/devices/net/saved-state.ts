@@ -15,7 +15,8 @@
  * offered, transport layout, queue sizes and vectors, ring addresses inside
  * RAM, in-flight counts against the used idx read from RAM (§3.5 step 13),
  * queue pairs, RSS — and returns a plan; the device then applies the plan
- * (virtio-net-device.ts), which cannot fail.
+ * (virtio-net-device.ts: applyTransportPlan here for the registers, one
+ * handler per tracked category in category-load.ts), which cannot fail.
  */
 
 import { VmigError } from '../../core/index.js';
@@ -42,7 +43,6 @@ import {
   MAX_VLAN,
   VIRTIO_NET_F_CTRL_GUEST_OFFLOADS,
   VIRTIO_NET_F_MQ,
-  VIRTIO_NET_F_MRG_RXBUF,
   VIRTIO_NET_F_RSS,
   VIRTIO_NET_RSS_MAX_KEY_SIZE,
   VIRTIO_NET_RSS_MAX_TABLE_LEN,
@@ -220,6 +220,8 @@ export interface LoadPlan {
     currQueuePairs: number;
     txWaiting: number[];
     currGuestOffloads: bigint;
+    /** As saved (QEMU loads it and keeps it; a reset does not clear it, set_features does). */
+    mergeableRxBufs: number;
     rss: { hashTypes: number; indirectionsLen: number; defaultQueue: number; key: Uint8Array; table: number[] } | undefined;
   };
 }
@@ -371,6 +373,7 @@ function planNet(s: NetSavedState, features: bigint, f: DeviceFacts): LoadPlan['
   if (!isBytes(s.mac, 6)) throw invalid('mac is not 6 bytes');
   if (!isBytes(s.vlans, MAX_VLAN >> 3)) throw invalid('the VLAN filter is not 512 bytes');
   for (const k of ['promisc', 'allmulti', 'alluni', 'nomulti', 'nouni', 'nobcast'] as const) if (!isInt(s[k], 0xff)) throw invalid(`${k} is not a u8`);
+  if (!isInt(s.mergeable_rx_bufs, 1)) throw invalid(`mergeable_rx_bufs ${String(s.mergeable_rx_bufs)} is not 0 or 1`);
   if (!isInt(s.status, 0xffff)) throw invalid('status is not a u16');
   const t = s.mac_table;
   if (!t || !isInt(t.in_use, 0xffffffff) || !isInt(t.multi_overflow, 0xff) || !isInt(t.uni_overflow, 0xff)) throw invalid('MAC table malformed');
@@ -422,6 +425,7 @@ function planNet(s: NetSavedState, features: bigint, f: DeviceFacts): LoadPlan['
     currQueuePairs: curr,
     txWaiting,
     currGuestOffloads: offloads,
+    mergeableRxBufs: s.mergeable_rx_bufs,
     rss,
   };
 }
@@ -438,37 +442,4 @@ export function applyTransportPlan(t: VirtioPciTransport, pt: LoadPlan['transpor
   if (pt.msixTable) t.msixTable.set(pt.msixTable);
   if (pt.msixPba) t.msixPba.set(pt.msixPba);
   pt.queues.forEach((q, i) => Object.assign(t.queues[i]!, q));
-}
-
-/**
- * Apply the virtio-net part of a plan (QEMU virtio_net_post_load_device plus
- * what set_features derives: multiqueue, mergeable buffers, RSS redirect).
- * The VLAN filter is kept as loaded (QEMU 10.2; 7.2 wiped it, a bug fixed upstream).
- */
-export function applyNetPlan(n: NetState, pn: LoadPlan['net'], features: bigint): void {
-  n.mac = pn.mac;
-  n.status = pn.status;
-  Object.assign(n, pn.rxMode);
-  n.macs.set(pn.macs);
-  n.inUse = pn.inUse;
-  n.multiOverflow = pn.multiOverflow;
-  n.uniOverflow = pn.uniOverflow;
-  n.recomputeFirstMulti();
-  n.vlans.set(pn.vlans);
-  n.currQueuePairs = pn.currQueuePairs;
-  pn.txWaiting.forEach((v, i) => (n.txWaiting[i] = v));
-  n.multiqueue = (features & (bit(VIRTIO_NET_F_MQ) | bit(VIRTIO_NET_F_RSS))) !== 0n;
-  n.mergeableRxBufs = features & bit(VIRTIO_NET_F_MRG_RXBUF) ? 1 : 0;
-  n.currGuestOffloads = pn.currGuestOffloads;
-  n.rss.enabled = pn.rss !== undefined;
-  n.rss.redirect = (features & bit(VIRTIO_NET_F_RSS)) !== 0n;
-  n.rss.populateHash = false;
-  if (pn.rss) {
-    n.rss.hashTypes = pn.rss.hashTypes;
-    n.rss.indirectionsLen = pn.rss.indirectionsLen;
-    n.rss.defaultQueue = pn.rss.defaultQueue;
-    n.rss.key.set(pn.rss.key);
-    n.rss.table = pn.rss.table;
-  }
-  n.changed();
 }

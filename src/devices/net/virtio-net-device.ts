@@ -11,6 +11,7 @@
  *   backend   ─▶ rxReady(q) ─▶ receive ─▶ RSS picks the pair ─▶ filter ─▶ copy into rx vq ─▶ interrupt
  *             ─▶ txReady(q) ─▶ flush what waited
  *   VMM       ─▶ setLinkUp, announceSelf, queryRxFilter, quiesce/unquiesce, saveState/loadState
+ *   early migration ─▶ loadProvisional (setup phase) ─▶ resyncAtSwitchover | applyCategories | loadState
  *
  * Queue layout (QEMU's numbering): rx0, tx0, rx1, tx1, …, ctrl. At realize
  * there are 2 × max_queue_pairs + 1 queues; feature negotiation re-lays them
@@ -47,8 +48,12 @@ import { QueuePairs } from './queue-pairs.js';
 import type { PairHost } from './queue-pairs.js';
 import { queryRxFilter } from './rx-filter-info.js';
 import type { RxFilterInfo } from './rx-filter-info.js';
-import { applyNetPlan, applyTransportPlan, buildSavedState, planLoad } from './saved-state.js';
+import { applyTransportPlan, buildSavedState, planLoad } from './saved-state.js';
 import type { LoadPlan } from './saved-state.js';
+import { CATEGORY_HANDLERS, applyNetTransport, planResync } from './category-load.js';
+import type { CategoryTarget } from './category-load.js';
+import { NET_STATE_CATEGORIES } from './state-categories.js';
+import type { NetMinimalState, NetStateCategory } from './state-categories.js';
 import {
   VIRTIO_NET_CTRL_QUEUE_SIZE,
   VIRTIO_NET_F_CTRL_VLAN,
@@ -119,6 +124,8 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
   readonly #announce: AnnounceTimer;
   readonly #announceParams: AnnounceParams;
   #backendAttached = true;
+  /** Holds an early migration's state, loaded in the setup phase; not yet resynchronised with guest RAM. */
+  #provisional = false;
   readonly #onRxFilterChanged: ((name: string) => void) | undefined;
   readonly #onError: ((error: VmigError) => void) | undefined;
   readonly #ctrl: CtrlContext;
@@ -416,8 +423,92 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
    * @throws VmigError ERR_NET_STATE_MISMATCH, ERR_NET_STATE_INVALID
    */
   loadState(saved: VirtioSavedState, options: { deferBackendAttach?: boolean } = {}): void {
-    this.#applyPlan(this.#plan(saved));
+    const p = this.#plan(saved);
+    this.#applyPlan(p);
+    this.#loaded(p.availAhead);
     if (!options.deferBackendAttach) this.attachBackend();
+  }
+
+  /**
+   * Early migration, setup phase (DESIGN §6): load `saved` into the device
+   * before guest RAM has arrived — every check of loadState() except those
+   * that read ring indices from RAM — and set the backend up from it (vnet
+   * header, offloads, active queue pairs, link). Nothing the guest or the
+   * network can see: the device stays quiesced, nothing is read from or
+   * written to the backend, no interrupt, no announce. The switchover then
+   * calls resyncAtSwitchover(), applyCategories() or loadState(); a
+   * migration that fails before it leaves the VMM to exit with the guest
+   * never run.
+   * @throws VmigError ERR_NET_STATE_MISMATCH, ERR_NET_STATE_INVALID (nothing changed)
+   */
+  loadProvisional(saved: VirtioSavedState): void {
+    const p = this.#plan(saved, false);
+    this.#applyPlan(p);
+    this.#provisional = true;
+    this.#shapeBackend({ offloads: p.net.currGuestOffloads, pairs: p.net.currQueuePairs, link: (p.net.status & VIRTIO_NET_S_LINK_UP) !== 0 });
+  }
+
+  /**
+   * Early migration, switchover with no tracked category changed: apply the
+   * minimal state to the provisionally loaded device — per-queue
+   * last_avail_idx with the used idx read from guest RAM (checked as a full
+   * load checks it), ISR, MSI-X PBA — and arm the announce. Call
+   * attachBackend() next.
+   * @throws VmigError ERR_NET_NOT_PROVISIONAL (no provisional state),
+   *   ERR_NET_STATE_INVALID (nothing changed)
+   */
+  resyncAtSwitchover(minimal: NetMinimalState): void {
+    const r = this.#planResync(minimal, true);
+    r.queues.forEach((q, i) => (this.#queues[i] = q));
+    this.transport.isr = r.isr;
+    this.transport.msixPba.set(r.pba);
+    this.#loaded(r.availAhead);
+  }
+
+  /**
+   * Early migration, switchover after the guest changed some categories:
+   * `merged` is the whole current state (the early one with the changed
+   * categories' values and the minimal state). It is checked in full, with
+   * guest RAM; then only the `changed` categories are applied, each by its
+   * own handler (category-load.ts), plus the minimal state; then the
+   * announce is armed. A transport change (features, MSI-X, PCI config)
+   * has no handler: it needs loadState().
+   * @throws VmigError ERR_NET_NOT_PROVISIONAL, ERR_NET_STATE_MISMATCH,
+   *   ERR_NET_STATE_INVALID (the merged state does not fit; nothing changed)
+   */
+  applyCategories(merged: VirtioSavedState, changed: readonly NetStateCategory[]): void {
+    this.#requireProvisional('applyCategories');
+    const p = this.#plan(merged);
+    // Only the transport category carries the features: a state that renegotiated cannot be applied by categories.
+    if (p.features !== this.#features) throw new VmigError('ERR_NET_STATE_INVALID', `Cannot apply virtio-net categories: the state negotiated features 0x${p.features.toString(16)}, the provisional state 0x${this.#features.toString(16)} (a transport change needs a full load)`);
+    if (!changed.includes('vq') && p.layoutPairs !== this.#layoutPairs) throw new VmigError('ERR_NET_STATE_INVALID', 'Cannot apply virtio-net categories: the queue layout differs but vq is not among the changes');
+    const target = this.#categoryTarget();
+    for (const c of changed) CATEGORY_HANDLERS[c](target, p);
+    // The minimal state: the plan's queues carry last_avail_idx and the used idx checked against RAM.
+    this.#queues = p.splitQueues;
+    this.transport.isr = p.transport.isr;
+    if (p.transport.msixPba) this.transport.msixPba.set(p.transport.msixPba);
+    this.#loaded(p.availAhead);
+  }
+
+  /**
+   * Every check resyncAtSwitchover() makes, without applying anything;
+   * `ramLoaded: false` (guest RAM still arriving) leaves out the ones that
+   * read ring indices from RAM. A destination runs it ahead of the
+   * switchover so the code is warm inside the downtime (warm-up.ts).
+   * @throws VmigError ERR_NET_NOT_PROVISIONAL, ERR_NET_STATE_INVALID
+   */
+  checkResync(minimal: NetMinimalState, options: { ramLoaded?: boolean } = {}): void {
+    this.#planResync(minimal, options.ramLoaded !== false);
+  }
+
+  #planResync(minimal: NetMinimalState, ramLoaded: boolean) {
+    this.#requireProvisional('resyncAtSwitchover');
+    return planResync({ memory: this.memory, queues: this.#queues.slice(0, this.numQueues), pbaLength: this.transport.msixPba.length, ramLoaded }, minimal);
+  }
+
+  #requireProvisional(what: string): void {
+    if (!this.#provisional) throw new VmigError('ERR_NET_NOT_PROVISIONAL', `virtio-net ${this.name}: ${what}() needs a state loaded by loadProvisional() first`);
   }
 
   /**
@@ -623,6 +714,7 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
 
   // ------------------------------------------------------------ load
 
+  /** Apply a whole plan (a full or provisional load); the device is left quiesced, the announce not armed. */
   #applyPlan(p: LoadPlan): void {
     this.#quiesced = true;
     this.#announce.stop();
@@ -630,19 +722,38 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
     this.#pairs.reset();
     this.#ctrlPending = false;
     applyTransportPlan(this.transport, p.transport);
-    this.#layoutPairs = p.layoutPairs;
-    this.#queues = p.splitQueues;
     this.#features = p.features;
-    this.#broken = p.broken;
-    this.#configCache.set(p.config);
-    applyNetPlan(this.net, p.net, p.features);
-    // The post-migration announce: armed now, fires once the VM runs (unquiesce).
+    applyNetTransport(this.net, p);
+    const target = this.#categoryTarget();
+    for (const c of NET_STATE_CATEGORIES) CATEGORY_HANDLERS[c](target, p);
+    this.#backendAttached = false;
+  }
+
+  /**
+   * The end of every load at a switchover: the post-migration announce is
+   * armed (it fires once the VM runs, unquiesce()), a queue whose avail idx
+   * is more than a ring ahead breaks the device as in QEMU.
+   */
+  #loaded(availAhead: readonly number[]): void {
+    this.#provisional = false;
     if (this.#has(VIRTIO_NET_F_GUEST_ANNOUNCE) && this.#has(VIRTIO_NET_F_CTRL_VQ)) {
       this.#announce.reset(this.#announceParams);
       if (this.#announce.round > 0) this.#announce.arm(0);
     }
-    for (const i of p.availAhead) this.#guestError(new VmigError('ERR_NET_GUEST_ERROR', `virtio-net: queue ${i}: avail idx is more than a ring ahead of last_avail_idx after load; the device needs a reset`, { details: { queue: i } }));
-    this.#backendAttached = false;
+    for (const i of availAhead) this.#guestError(new VmigError('ERR_NET_GUEST_ERROR', `virtio-net: queue ${i}: avail idx is more than a ring ahead of last_avail_idx after load; the device needs a reset`, { details: { queue: i } }));
+  }
+
+  #categoryTarget(): CategoryTarget {
+    return {
+      transport: this.transport,
+      net: this.net,
+      configCache: this.#configCache,
+      setQueues: (layoutPairs, queues) => {
+        this.#layoutPairs = layoutPairs;
+        this.#queues = queues;
+      },
+      setBroken: (broken) => void (this.#broken = broken),
+    };
   }
 
   /**
@@ -655,19 +766,6 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
     this.#backendAttached = true;
     this.#shapeBackend({ offloads: this.net.currGuestOffloads, pairs: this.net.currQueuePairs, link: this.linkUp });
     this.#pairs.updateReading();
-  }
-
-  /**
-   * Early migration (DESIGN §6): set the backend up — vnet header, offloads,
-   * active queue pairs, link — from a state that has arrived but is not
-   * loaded yet. Nothing reads from or writes to the backend before the
-   * device is loaded and unquiesced, so neither the guest nor the network
-   * sees it. attachBackend() after the final load then only changes what
-   * differs (nothing, when the guest changed none of it meanwhile).
-   */
-  preAttachBackend(saved: VirtioSavedState): void {
-    const dev = saved.device as { curr_guest_offloads?: bigint; curr_queue_pairs?: number; status?: number };
-    this.#shapeBackend({ offloads: dev.curr_guest_offloads ?? 0n, pairs: dev.curr_queue_pairs ?? 1, link: ((dev.status ?? 0) & VIRTIO_NET_S_LINK_UP) !== 0 });
   }
 
   /** What the backend is set to now (undefined: never set by a load). */

@@ -46,6 +46,8 @@ const OURS = '52:54:00:12:34:56';
 const PAIRS = 4;
 const VECTORS = 2 * PAIRS + 2;
 const bit = (n: number): bigint => 1n << BigInt(n);
+/** The minimal state of a saved state (what an early migration's delta always carries). */
+const minimal = (s: VirtioSavedState) => ({ lastAvailIdx: s.queues.map((q) => q.lastAvailIdx), isr: s.isr, pba: s.msix?.pba ?? new Uint8Array(0) });
 const KEY = Uint8Array.from({ length: 40 }, (_, i) => (i * 7 + 3) & 0xff);
 
 function encode(st: VirtioSavedState, flavor: QemuFlavor = '10.2'): Uint8Array {
@@ -287,24 +289,65 @@ describe('saved state', () => {
 });
 
 describe('early migration: the backend set up before the load', () => {
-  test('preAttachBackend gives the backend what a full load would; the load then changes nothing, or only what differs', async () => {
+  test('loadProvisional gives the backend what a full load would; the switchover then changes nothing, or only what differs', async () => {
     const a = await busySource();
     const st = a.device.saveState();
     const full = new NetHarness({ loopback: { queuePairs: PAIRS }, properties: { mq: true, rss: true }, name: 'full', memory: a.memory });
     full.device.loadState(st);
     const early = new NetHarness({ loopback: { queuePairs: PAIRS }, properties: { mq: true, rss: true }, name: 'early', memory: a.memory });
-    early.device.preAttachBackend(st);
+    early.device.loadProvisional(st);
     for (const k of ['offloads', 'vnetHdrLen', 'queueEnabled', 'linkUp'] as const) assert.deepEqual(early.backend[k], full.backend[k], k);
     assert.deepEqual(early.backend.reading, [false, false, false, false], 'nothing is read before the load');
     early.backend.log.length = 0;
-    early.device.loadState(st);
-    assert.deepEqual(early.backend.log, [], 'the final load touched the backend for nothing');
+    early.device.resyncAtSwitchover(minimal(st));
+    early.device.attachBackend();
+    assert.deepEqual(early.backend.log, [], 'the switchover touched the backend for nothing');
     // The guest turned the link off after the early state: only the link changes at the switchover.
     const later = new NetHarness({ loopback: { queuePairs: PAIRS }, properties: { mq: true, rss: true }, name: 'later', memory: a.memory });
-    later.device.preAttachBackend(st);
+    later.device.loadProvisional(st);
     later.backend.log.length = 0;
     a.device.setLinkUp(false);
-    later.device.loadState(a.device.saveState());
+    later.device.applyCategories(a.device.saveState(), ['net-status']);
+    later.device.attachBackend();
     assert.deepEqual(later.backend.log, ['link down']);
+  });
+
+  test('a provisional load is invisible until the switchover; a resync that does not fit is refused before anything changes; one without a provisional load is a caller error', async () => {
+    const a = await busySource();
+    const st = a.device.saveState();
+    const make = (name: string) => new NetHarness({ memory: a.memory, loopback: { queuePairs: PAIRS }, properties: { mq: true, rss: true }, name, announceParams: { initial: 1, max: 5, rounds: 1, step: 1 } });
+    const b = make('b');
+    b.device.loadProvisional(st);
+    b.backend.inject(0, withHeader(ethFrame({ dst: OURS })));
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(b.raised, [], 'no interrupt');
+    assert.equal(b.backend.sent.length, 0, 'nothing sent');
+    assert.deepEqual(b.backend.reading, [false, false, false, false], 'nothing read');
+    assert.equal(b.backend.pending(0), 1, 'the frame waits in the backend');
+    assert.equal(b.device.net.status & VIRTIO_NET_S_ANNOUNCE, 0, 'no announce armed');
+    const before = encode(b.device.saveState());
+    const good = minimal(st);
+    for (const [what, bad] of [
+      ['a queue index too few', { ...good, lastAvailIdx: good.lastAvailIdx.slice(1) }],
+      ['more in flight than the ring holds', { ...good, lastAvailIdx: good.lastAvailIdx.map((v, i) => (i === 2 ? (v + 300) & 0xffff : v)) }],
+      ['a PBA of another size', { ...good, pba: new Uint8Array(7) }],
+      ['an ISR beyond a byte', { ...good, isr: 256 }],
+    ] as const) {
+      assert.throws(() => b.device.resyncAtSwitchover(bad), (e: unknown) => (e as { code?: string }).code === 'ERR_NET_STATE_INVALID', what);
+      assert.deepEqual(encode(b.device.saveState()), before, `${what}: nothing changed`);
+    }
+    b.device.resyncAtSwitchover(good);
+    b.device.attachBackend();
+    const full = make('full');
+    full.device.loadState(st);
+    assert.deepEqual(encode(b.device.saveState()), encode(full.device.saveState()), 'the same device state as a full load');
+    b.adoptGuest(a);
+    b.device.unquiesce();
+    await new Promise((r) => setTimeout(r, 20));
+    assert.ok(b.device.net.status & VIRTIO_NET_S_ANNOUNCE, 'the announce, armed at the switchover, runs once the VM does');
+    // RSS steers the unclassified frame to its default queue (1).
+    assert.equal(b.received(1).length, 1, 'the frame that waited is delivered');
+    assert.throws(() => make('fresh').device.resyncAtSwitchover(good), (e: unknown) => (e as { code?: string }).code === 'ERR_NET_NOT_PROVISIONAL');
+    assert.throws(() => b.device.applyCategories(st, ['mac']), (e: unknown) => (e as { code?: string }).code === 'ERR_NET_NOT_PROVISIONAL', 'a second switchover');
   });
 });

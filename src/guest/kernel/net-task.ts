@@ -10,11 +10,16 @@
  *   0x570  u32 announcements sent (GARP rounds) 0x574 u32 rx-mode flags (RXM_*)
  *   0x578  u32 interface config generation
  *   0x580  u32 multicast list count, then up to 32 MACs (6 bytes each)
+ *   0x6f8  u64 TX flood until (guest ns; 0 = none)
  *   0x700  ARP cache (src/guest/net/arp-cache.ts, 64 entries)
  *
  * Admin ops (the host's `x-vmig-guest`): set-mac, set-rx-mode, add-mcast,
  * del-mcast, add-vlan, del-vlan, set-queues, set-rss, set-offloads — each
- * issues the control-queue command a Linux guest would.
+ * issues the control-queue command a Linux guest would; reprobe (reset and
+ * re-initialise the device, optionally with smaller rings, then restore the
+ * configuration — Linux's restore after freeze, or ethtool -G on a device
+ * without RING_RESET); tx-flood (keep TX queue 0 full for `ms`, or until ms 0);
+ * tx-out-of-range (a driver bug: one TX buffer past the end of RAM).
  */
 
 import type { GuestMemory } from '../../memory/index.js';
@@ -59,7 +64,10 @@ const N_RX_MODE = 0x574;
 const N_IFCONFIG_GEN = 0x578;
 const N_MCAST = 0x580;
 const MAX_MCAST = 32;
+const N_FLOOD_UNTIL = 0x6f8;
 const N_ARP = 0x700;
+/** The flood's frames go to a MAC no one has: the bridge floods them, nobody answers. */
+const FLOOD_DST = 0x020000000001;
 const ARP_ENTRIES = 64;
 export const NET_STATE_BYTES = N_ARP + arpCacheByteLength(ARP_ENTRIES);
 
@@ -156,7 +164,28 @@ export class NetTask implements KernelTask {
       if (status & VIRTIO_NET_S_ANNOUNCE) this.#announce();
     }
     const cfg = this.#ifconfig();
-    return this.driver.poll((pair, bytes, offset, length) => this.#receive(pair, bytes, offset, length, cfg, nowNs), RX_BUDGET);
+    const flooding = this.#flood(cfg, nowNs);
+    return this.driver.poll((pair, bytes, offset, length) => this.#receive(pair, bytes, offset, length, cfg, nowNs), RX_BUDGET) || flooding;
+  }
+
+  /** While a flood lasts: fill TX queue 0 to the brim (the device drains it at its own pace). */
+  #flood(cfg: InterfaceConfig, nowNs: bigint): boolean {
+    const until = this.#mem.readU64(this.#s + N_FLOOD_UNTIL);
+    if (until === 0n) return false;
+    if (nowNs >= until) {
+      this.#mem.writeU64(this.#s + N_FLOOD_UNTIL, 0n);
+      return false;
+    }
+    const frame = (ram: Uint8Array, at: number): number => {
+      for (let b = 0; b < 6; b++) ram[at + b] = Math.floor(FLOOD_DST / 2 ** (8 * (5 - b))) & 0xff;
+      for (let b = 0; b < 6; b++) ram[at + 6 + b] = Math.floor(cfg.mac / 2 ** (8 * (5 - b))) & 0xff;
+      ram[at + 12] = 0x88;
+      ram[at + 13] = 0xb5; // IEEE local experimental ethertype
+      ram.fill(0, at + 14, at + 60);
+      return 60;
+    };
+    for (let i = 0; i < 256 && this.driver.send(0, frame); i++);
+    return true;
   }
 
   #receive(pair: number, bytes: Uint8Array, offset: number, length: number, cfg: InterfaceConfig, nowNs: bigint): void {
@@ -232,9 +261,57 @@ export class NetTask implements KernelTask {
         return this.#setRss(req);
       case 'set-offloads':
         return this.#setOffloads(req);
+      case 'reprobe':
+        return this.#reprobe(req['ring-size']);
+      case 'tx-flood': {
+        // ms 0 ends a flood that is running.
+        const ms = Number(req.ms);
+        if (!Number.isInteger(ms) || ms < 0 || ms > 60_000) return fail('ms must be 0..60000');
+        this.#mem.writeU64(this.#s + N_FLOOD_UNTIL, ms === 0 ? 0n : this.#svc.nowNs() + BigInt(ms) * 1_000_000n);
+        return ok({ ms });
+      }
+      case 'tx-out-of-range':
+        return this.driver.sendOutOfRange(0) ? ok() : fail('no TX descriptor free');
       default:
         return undefined;
     }
+  }
+
+  /**
+   * Reset and re-initialise the device, then restore what the guest had
+   * configured: MAC, rx mode, multicast list, VLANs, queue pairs. (RSS and
+   * guest offloads are back to their defaults, as after Linux's restore
+   * until ethtool sets them again.)
+   */
+  #reprobe(sizeArg: unknown): AdminResponse {
+    const ringSize = sizeArg === undefined ? undefined : Number(sizeArg);
+    if (ringSize !== undefined && (!Number.isInteger(ringSize) || ringSize < 1 || ringSize > 256 || (ringSize & (ringSize - 1)) !== 0)) return fail('ring-size must be a power of two 1..256');
+    if (!this.driver.up) return fail('the NIC is not up');
+    const pairs = this.driver.currPairs;
+    const cfg = this.#ifconfig();
+    if (!this.driver.reinit(ringSize)) return fail('the device refused the re-initialisation');
+    const steps: [string, number][] = [];
+    const mac = new Uint8Array(6);
+    for (let i = 0; i < 6; i++) mac[i] = Math.floor(cfg.mac / 2 ** (8 * (5 - i))) & 0xff;
+    if (readMac(this.driver.mac, 0) !== cfg.mac) {
+      steps.push(['MAC_ADDR_SET', this.driver.control(CTRL.MAC, CTRL.MAC_ADDR_SET, mac)]);
+      this.driver.setMacCopy(mac);
+    }
+    const flags = this.#mem.readU32(this.#s + N_RX_MODE);
+    for (const cmd of Object.values(RX_MODE_BITS)) if (flags & (1 << cmd)) steps.push([`rx-mode ${cmd}`, this.driver.control(CTRL.RX, cmd, Uint8Array.of(1))]);
+    const list = this.#mcastList();
+    if (list.length > 0) {
+      const data = new Uint8Array(8 + 6 * list.length);
+      new DataView(data.buffer).setUint32(4, list.length, true);
+      list.forEach((m, i) => {
+        for (let b = 0; b < 6; b++) data[8 + 6 * i + b] = Math.floor(m / 2 ** (8 * (5 - b))) & 0xff;
+      });
+      steps.push(['MAC_TABLE_SET', this.driver.control(CTRL.MAC, CTRL.MAC_TABLE_SET, data)]);
+    }
+    for (const i of cfg.interfaces) if (i.vlanId) steps.push([`VLAN_ADD ${i.vlanId}`, this.driver.control(CTRL.VLAN, CTRL.VLAN_ADD, Uint8Array.of(i.vlanId & 0xff, i.vlanId >> 8))]);
+    if (pairs !== this.driver.currPairs) steps.push(['MQ_VQ_PAIRS_SET', this.driver.setQueuePairs(pairs)]);
+    const refused = steps.filter(([, a]) => a !== 0).map(([w]) => w);
+    return refused.length > 0 ? fail(`the device refused ${refused.join(', ')}`) : ok({ 'ring-size': ringSize ?? 'unchanged', restored: steps.map(([w]) => w) });
   }
 
   #ack(ack: number, what: string, result: unknown = {}): AdminResponse {

@@ -163,6 +163,21 @@ export class VirtioNetDriver {
 
   /** Reset, negotiate, set up every queue, DRIVER_OK. Returns false when the device refuses. */
   probe(heap: KernelHeap): boolean {
+    return this.#init(heap, undefined);
+  }
+
+  /**
+   * Re-initialise a driver that was up (Linux's restore after freeze, or a
+   * ring resize on a device without RING_RESET): reset, negotiate, set up the
+   * rings and buffers allocated at the first probe again — with `ringSize`
+   * entries if given (at most what they were allocated for), else as many
+   * as now — DRIVER_OK.
+   */
+  reinit(ringSize?: number): boolean {
+    return this.#init(undefined, ringSize === undefined ? {} : { ringSize });
+  }
+
+  #init(heap: KernelHeap | undefined, reinit: { ringSize?: number } | undefined): boolean {
     const m = this.#mem;
     const s = this.#s;
     this.#common(0x14, 1, 0n);
@@ -199,8 +214,8 @@ export class VirtioNetDriver {
     m.writeU32(s + D_CURR_PAIRS, 1);
     m.writeU32(s + D_NUM_QUEUES, numQueues);
     this.#common(0x10, 2, 0n); // config vector 0
-    for (let q = 0; q < numQueues; q++) this.#setupQueue(heap, q, hasCtrl && q === numQueues - 1);
-    if (hasCtrl) m.writeU32(s + D_CTRL_BUF, heap.alloc(CTRL_BUF_BYTES, 64));
+    for (let q = 0; q < numQueues; q++) this.#setupQueue(heap, q, hasCtrl && q === numQueues - 1, reinit);
+    if (hasCtrl && heap) m.writeU32(s + D_CTRL_BUF, heap.alloc(CTRL_BUF_BYTES, 64));
     // Unmask the vectors we use (MSI-X vector control = last dword of each entry).
     for (let v = 0; v <= numQueues; v++) this.#svc.mmioWrite(BigInt(VIRTIO_PCI_MSIX_TABLE + v * 16 + 12), 4, 0n);
     this.#common(0x14, 1, BigInt(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK));
@@ -217,15 +232,25 @@ export class VirtioNetDriver {
     return true;
   }
 
-  #setupQueue(heap: KernelHeap, q: number, isCtrl: boolean): void {
+  #setupQueue(heap: KernelHeap | undefined, q: number, isCtrl: boolean, reinit?: { ringSize?: number }): void {
     const m = this.#mem;
     const rec = this.#q(q);
     this.#common(0x16, 2, BigInt(q));
-    const size = Math.min(Number(this.#readCommon(0x18, 2)), isCtrl ? 64 : 256);
+    // The size the rings were (or are) allocated for; a re-init may use fewer entries.
+    const capacity = Math.min(Number(this.#readCommon(0x18, 2)), isCtrl ? 64 : 256);
+    // A re-init keeps the current size unless given another.
+    const size = reinit && !isCtrl ? Math.min(capacity, reinit.ringSize ?? (m.readU32(rec + Q_SIZE) || capacity)) : capacity;
     this.#common(0x18, 2, BigInt(size));
-    const desc = heap.alloc(16 * size, 16);
-    const avail = heap.alloc(6 + 2 * size, 4);
-    const used = heap.alloc(6 + 8 * size, 4);
+    const desc = reinit || !heap ? m.readU32(rec + Q_DESC) : heap.alloc(16 * capacity, 16);
+    const avail = reinit || !heap ? m.readU32(rec + Q_AVAIL) : heap.alloc(6 + 2 * capacity, 4);
+    const used = reinit || !heap ? m.readU32(rec + Q_USED) : heap.alloc(6 + 8 * capacity, 4);
+    if (reinit) {
+      // A reset device starts both indices at 0: so do the rings (Linux allocates them zeroed).
+      m.fill(avail, 6 + 2 * capacity, 0);
+      m.fill(used, 6 + 8 * capacity, 0);
+      m.writeU32(rec + Q_LAST_USED, 0);
+      m.writeU32(rec + Q_AVAIL_IDX, 0);
+    }
     m.writeU32(rec + Q_SIZE, size);
     m.writeU32(rec + Q_DESC, desc);
     m.writeU32(rec + Q_AVAIL, avail);
@@ -235,7 +260,7 @@ export class VirtioNetDriver {
     this.#common(0x30, 8, BigInt(used));
     this.#common(0x1a, 2, BigInt(q + 1));
     if (!isCtrl) {
-      const bufs = heap.alloc(BUFFER_BYTES * size, 64);
+      const bufs = reinit || !heap ? m.readU32(rec + Q_BUFS) : heap.alloc(BUFFER_BYTES * capacity, 64);
       m.writeU32(rec + Q_BUFS, bufs);
       if (q % 2 === 0) {
         // RX: every descriptor owns a buffer the device may write; post them all.
@@ -246,7 +271,7 @@ export class VirtioNetDriver {
         m.writeU32(rec + Q_AVAIL_IDX, size & 0xffff);
         m.atomicStoreU16(avail + 2, size & 0xffff);
       } else {
-        const free = heap.alloc(2 * size, 2);
+        const free = reinit || !heap ? m.readU32(rec + Q_FREE) : heap.alloc(2 * capacity, 2);
         for (let i = 0; i < size; i++) m.writeU16(free + 2 * i, i);
         m.writeU32(rec + Q_FREE, free);
         m.writeU32(rec + Q_FREE_COUNT, size);
@@ -364,6 +389,33 @@ export class VirtioNetDriver {
     m.writeU32(rec + Q_FREE_COUNT, count);
     m.atomicStoreU16(avail + 2, next);
     this.#count(rec, len);
+    this.#kick(q, m.readU32(rec + Q_USED));
+    return true;
+  }
+
+  /**
+   * A driver bug, on purpose: one TX chain whose buffer runs past the end of
+   * RAM. A device must refuse it; virtio-net marks itself broken and sets
+   * DEVICE_NEEDS_RESET (QEMU virtio_error). Returns false when no TX
+   * descriptor is free.
+   */
+  sendOutOfRange(pair: number): boolean {
+    const m = this.#mem;
+    if (!this.up) return false;
+    const q = 2 * Math.min(pair, this.currPairs - 1) + 1;
+    const rec = this.#q(q);
+    this.#reclaimTx(q);
+    const count = m.readU32(rec + Q_FREE_COUNT);
+    if (count === 0) return false;
+    const id = m.readU16(m.readU32(rec + Q_FREE) + 2 * (count - 1));
+    m.writeU32(rec + Q_FREE_COUNT, count - 1);
+    this.#writeDesc(m.readU32(rec + Q_DESC), id, m.size - 8, 64, 0, 0);
+    const avail = m.readU32(rec + Q_AVAIL);
+    const availIdx = m.readU32(rec + Q_AVAIL_IDX);
+    m.writeU16(avail + 4 + 2 * (availIdx % m.readU32(rec + Q_SIZE)), id);
+    const next = (availIdx + 1) & 0xffff;
+    m.writeU32(rec + Q_AVAIL_IDX, next);
+    m.atomicStoreU16(avail + 2, next);
     this.#kick(q, m.readU32(rec + Q_USED));
     return true;
   }
