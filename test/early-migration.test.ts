@@ -230,15 +230,23 @@ describe('early virtio-net migration between two VMMs', { skip, concurrency: fal
     let src = await startVm(SPEC);
     await src.waitReady();
     for (const [what, policy, action, expected, options] of steps) {
-      const cur = src;
-      const r = await migrate(cur, SPEC, async () => void (await action(cur)), { policy, ...options });
       const label = `${what} (${policy})`;
+      let r: Awaited<ReturnType<typeof migrate>>;
+      for (let attempt = 1; ; attempt++) {
+        const cur = src;
+        r = await migrate(cur, SPEC, async () => void (await action(cur)), { policy, ...options });
+        src = r.dst;
+        // The flood keeps TX busy, but a stop can still land just after the device drained the ring (the guest
+        // a beat behind): then nothing is pending and nothing changed. That migration was checked like any
+        // other (state, guest, RARPs); try again, a few times at most.
+        if (!(what.startsWith('pending TX') && r.early.changed!.length === 0 && attempt < 4)) break;
+        t.diagnostic(`${label}: attempt ${attempt} stopped with the TX ring drained; again`);
+      }
       assert.equal(r.early.used, true, label);
       assert.equal(r.early.policy, policy, label);
       assert.deepEqual(r.early.changed, expected, label);
       assert.equal(r.early['full-reload'], policy === 'rfc', `${label}: a full reload only under rfc`);
       t.diagnostic(`${label}: changed ${r.early.changed!.join(', ')}; delta ${r.early['delta-bytes']} bytes; destination work in the downtime ${r.netDowntimeMs.toFixed(2)} ms`);
-      src = r.dst;
     }
     const filter = ((await src.qmp.execute('query-rx-filter')) as Record<string, unknown>[])[0]!;
     assert.equal(filter['main-mac'], '52:54:00:12:34:58');

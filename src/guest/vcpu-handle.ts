@@ -117,6 +117,9 @@ export interface VcpuOptions {
   clockOffsetNs?: bigint;
 }
 
+/** The pause's blocking wait checks for an MMIO exit this often (ms). */
+const PAUSE_BLOCK_STEP_MS = 0.25;
+
 export class Vcpu {
   readonly index: number;
   readonly control: SharedArrayBuffer;
@@ -208,8 +211,13 @@ export class Vcpu {
     this.requestPause();
     if (Atomics.load(words, RUN_STATE) === RunState.Paused) return;
     if (options.blockUntilNs !== undefined) {
-      const leftMs = Number(options.blockUntilNs - hostMonotonicNs()) / 1e6;
-      if (leftMs > 0) Atomics.wait(words, RUN_STATE, RunState.PauseRequested, leftMs);
+      // In short waits: a vCPU inside an MMIO exit waits for this very thread,
+      // so as soon as one asks, the event loop must serve it (below).
+      for (;;) {
+        const leftMs = Number(options.blockUntilNs - hostMonotonicNs()) / 1e6;
+        if (leftMs <= 0 || Atomics.load(words, MMIO_STATE) === MmioState.Request) break;
+        if (Atomics.wait(words, RUN_STATE, RunState.PauseRequested, Math.min(leftMs, PAUSE_BLOCK_STEP_MS)) !== 'timed-out') break;
+      }
     }
     for (;;) {
       const state = Atomics.load(words, RUN_STATE);
@@ -219,6 +227,18 @@ export class Vcpu {
       if ((w.async ? await w.value : w.value) === 'timed-out' && this.#closed) throw new VmigError('ERR_GUEST_VCPU_STATE', `vCPU ${this.index} is gone`);
     }
     this.#pausedGuestNs = hostMonotonicNs() + Atomics.load(this.#v.wide, CLOCK_OFFSET64);
+  }
+
+  /**
+   * Doorbells the vCPU rang before it parked, delivered now rather than when
+   * the event loop gets to them: a pause that blocked this thread must not
+   * leave a TX kick unseen by a device about to be quiesced and saved.
+   */
+  flushDoorbells(): void {
+    const { words } = this.#v;
+    const lo = Atomics.exchange(words, DOORBELL_BITS, 0) >>> 0;
+    const hi = Atomics.exchange(words, DOORBELL_BITS + 1, 0) >>> 0;
+    if ((lo | hi) !== 0 && !this.#closed) this.#opts.onDoorbell((BigInt(hi) << 32n) | BigInt(lo));
   }
 
   /** Let a paused vCPU run again; its clock continues from where it stopped. */

@@ -145,11 +145,15 @@ export class Vm implements MigratableVm {
     }
     // Warm the migration device paths once the guest has booted (warm-up.ts):
     // a first, cold save would otherwise stall this thread inside a migration.
-    if (!incoming && vm.nic) {
-      const nic = vm.nic;
-      setTimeout(() => void warmUpNetPaths(nic, { stop: () => vm.#state === 'shutdown' }).catch(() => undefined), WARM_UP_DELAY_MS).unref();
-    }
+    // A VM that arrives by migration does it once it runs (startIncoming).
+    if (!incoming) vm.#scheduleWarmUp();
     return vm;
+  }
+
+  #scheduleWarmUp(): void {
+    const nic = this.nic;
+    if (!nic) return;
+    setTimeout(() => void warmUpNetPaths(nic, { stop: () => this.#state === 'shutdown' }).catch(() => undefined), WARM_UP_DELAY_MS).unref();
   }
 
   get state(): VmRunState {
@@ -230,6 +234,8 @@ export class Vm implements MigratableVm {
     // Park them with this thread blocked for up to PAUSE_BLOCK_NS (then through the event loop): see Vcpu.pause.
     const blockUntilNs = process.hrtime.bigint() + PAUSE_BLOCK_NS;
     await Promise.all(this.vcpus.map((v) => v.pause({ blockUntilNs })));
+    // Kicks rung before they parked reach the NIC before it is quiesced (the event loop may not have run since).
+    for (const v of this.vcpus) v.flushDoorbells();
     // As the vCPUs timed it: request → the last one parked.
     pushBounded(this.timing.pauseMs, Math.max(...this.vcpus.map((v) => Number(v.lastPauseLatencyNs ?? 0n))) / 1e6);
     this.nic?.quiesce();
@@ -285,6 +291,8 @@ export class Vm implements MigratableVm {
   startIncoming(): void {
     this.#state = 'paused';
     this.resume();
+    // Its own next migration out should find the save paths warm, as a VM that booted here does.
+    this.#scheduleWarmUp();
   }
 
   emitEvent(name: string, data?: Record<string, unknown>): void {

@@ -280,9 +280,12 @@ export class IncomingMigration {
     this.#eofAt = t0;
     if (nic) nic.setAnnounceParams(this.#opts.announce);
     if (nic && !this.#netState && this.#earlyState && this.#delta) {
-      const codec = vmsdCodec(nic.sectionVmsd(), nic.vmstateContext());
-      const h: SectionHeader = { kind: 'full', sectionId: 0, idstr: vm.nicIdstr, instanceId: 0, version: nic.sectionVmsd().version };
-      applyEarlySwitchover(nic, this.#earlyState, this.#delta, (bytes) => codec.load(new ByteReader(bytes), h) as unknown as VirtioSavedState);
+      // The full section's codec only for a full reload: nothing is built for it on the common path.
+      const decodeFull = (bytes: Uint8Array) => {
+        const h: SectionHeader = { kind: 'full', sectionId: 0, idstr: vm.nicIdstr, instanceId: 0, version: nic.sectionVmsd().version };
+        return vmsdCodec(nic.sectionVmsd(), nic.vmstateContext()).load(new ByteReader(bytes), h) as unknown as VirtioSavedState;
+      };
+      applyEarlySwitchover(nic, this.#earlyState, this.#delta, decodeFull);
     } else if (nic) {
       if (!this.#netState) throw new VmigError('ERR_MIGRATE_BAD_STREAM', `the stream reached EOF without state for ${vm.nicIdstr}`);
       nic.loadState(this.#netState, { deferBackendAttach: true });

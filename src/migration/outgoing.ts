@@ -48,6 +48,8 @@ const PAGES_PER_SECTION = 4096;
 const PAGES_PER_WRITE = 64;
 /** A batch is flushed past 128 KiB, after at most PAGES_PER_WRITE more pages: it always fits. */
 type Pace = 'rate' | 'yield' | 'none';
+/** The longest the sender works before the event loop (the guest's NIC, QMP) gets a turn, while the guest runs. */
+const TURN_MS = 1;
 
 /** How long a completed migration waits for the destination's report (phases, instants) after its SHUT. */
 const REPORT_WAIT_MS = 1000;
@@ -399,6 +401,7 @@ export class OutgoingMigration {
    */
   async #sendPages(enc: StreamEncoder, scanner: PageScanner, pages: Uint32Array, kind: 'part' | 'end', pace: Pace): Promise<void> {
     let i = 0;
+    let turnStart = nowMs();
     do {
       enc.sectionHeader({ kind, sectionId: SECTION_ID.ram, idstr: 'ram', instanceId: 0, version: RAM_VERSION });
       const sectionEnd = kind === 'end' ? pages.length : Math.min(i + PAGES_PER_SECTION, pages.length);
@@ -409,10 +412,20 @@ export class OutgoingMigration {
         this.#ram.normal += to - i - zeros;
         this.#ram.normalBytes = this.#ram.normal * 4096;
         i = to;
-        if (i < sectionEnd && enc.pendingBytes >= 128 * 1024) await this.#flush(enc, pace);
+        if (i >= sectionEnd) break;
+        // A batch ends at 128 KiB, or — while the guest runs — after TURN_MS of
+        // scanning: zero pages cost time but almost no bytes, and this thread
+        // is also the guest's NIC (a 16 MiB section of zeros is milliseconds).
+        if (enc.pendingBytes >= 128 * 1024 || (pace !== 'none' && nowMs() - turnStart >= TURN_MS)) {
+          await this.#flush(enc, pace);
+          turnStart = nowMs();
+        }
       }
       enc.ramEos().footer(SECTION_ID.ram);
-      if (kind === 'part') await this.#flush(enc, pace);
+      if (kind === 'part') {
+        await this.#flush(enc, pace);
+        turnStart = nowMs();
+      }
     } while (i < pages.length);
   }
 
