@@ -244,11 +244,12 @@ export class Vm implements MigratableVm {
   }
 
   /** cont */
-  resume(): void {
+  resume(vcpusRunning?: () => void): void {
     if (this.#state !== 'paused') return;
     // vCPUs first: their doorbells reach the NIC only through this thread's
     // event loop, after this function, so the NIC is unquiesced in time.
     for (const v of this.vcpus) v.resume();
+    vcpusRunning?.();
     this.nic?.unquiesce();
     this.#state = 'running';
     // Resume latency as the vCPUs timed it (resume → the last one running),
@@ -288,9 +289,9 @@ export class Vm implements MigratableVm {
     this.#state = 'postmigrate';
   }
 
-  startIncoming(): void {
+  startIncoming(vcpusRunning?: () => void): void {
     this.#state = 'paused';
-    this.resume();
+    this.resume(vcpusRunning);
     // Its own next migration out should find the save paths warm, as a VM that booted here does.
     this.#scheduleWarmUp();
   }

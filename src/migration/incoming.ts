@@ -298,24 +298,33 @@ export class IncomingMigration {
       v.setGuestNowNs(st.guestClockNs);
       v.setPendingInterrupts(st.irqPending);
     }
-    // Armed now, first RARP right after the resume (QEMU: qemu_announce_self's timer, then vm_start).
-    if (nic) this.#announce = announceSelf(nic, this.#opts.announce, { deferFirst: true });
-    const t3 = nowMs();
-    // What the device holds after the load, before the guest can change it (opt-in: it costs downtime).
-    if (nic && this.#opts.recordDeviceState()) this.loadedNetState = nic.saveState() as unknown as VmState;
-    const t3b = nowMs();
     this.#switchedOver = true;
-    vm.startIncoming();
-    const t4 = nowMs();
-    // "Running" goes to the source first: its downtime ends when this lands.
-    // The report (phases, instants) follows; the source waits for it after.
-    const shutAt = nowMs();
-    if (this.#returnPath) this.#reply({ type: 'shut', status: 0 });
-    Object.assign(this.#phases, { deviceLoad: t1 - t0, backendAttach: t2 - t1, announce: t3 - t2, resume: t4 - t3b });
+    let t4 = 0;
+    let shutAt = 0;
+    // "Running" goes to the source the moment the vCPUs run: its downtime ends
+    // when this lands. What follows in this same synchronous step — the NIC
+    // unquiesced, the announce armed, the report — cannot be observed before
+    // it (the NIC and the timers act only from later event-loop turns).
+    vm.startIncoming(() => {
+      t4 = nowMs();
+      shutAt = t4;
+      if (this.#returnPath) this.#reply({ type: 'shut', status: 0 });
+    });
+    const t5 = nowMs();
+    // Armed now, first RARP right after the resume (QEMU: qemu_announce_self's
+    // timer, then vm_start) — the same turn whether armed before or after the SHUT.
+    if (nic) this.#announce = announceSelf(nic, this.#opts.announce, { deferFirst: true });
+    const t6 = nowMs();
+    // What the device holds after the load, before the guest can change it
+    // (the guest reaches the device only through this thread's later turns).
+    if (nic && this.#opts.recordDeviceState()) this.loadedNetState = nic.saveState() as unknown as VmState;
+    // resume: the vCPUs' clocks and pending interrupts restored, the vCPUs woken.
+    // announce: arming it, after "running" (outside the downtime).
+    Object.assign(this.#phases, { deviceLoad: t1 - t0, backendAttach: t2 - t1, resume: t4 - t2, announce: t6 - t5 });
     // Host monotonic times (ms): comparable with the source's when both run on one host.
     const report: DestinationReport = {
       ok: true,
-      phases: { deviceLoadMs: t1 - t0, backendAttachMs: t2 - t1, announceMs: t3 - t2, resumeMs: t4 - t3b, ...(t3b - t3 > 0.001 ? { recordStateMs: t3b - t3 } : {}) },
+      phases: { deviceLoadMs: t1 - t0, backendAttachMs: t2 - t1, resumeMs: t4 - t2, announceMs: t6 - t5, devicesAfterRunningMs: t5 - t4 },
       times: { eofAt: this.#eofAt, runningAt: t4, shutAt },
     };
     // The destination's virtio-net work inside the downtime: decoding its section (or delta), loading, attaching.

@@ -65,7 +65,12 @@ export interface MigratableVm {
   /** Source: the guest now runs on the destination. */
   migrationCompleted(): void;
   /** Destination: devices are loaded; unquiesce and start the vCPUs. */
-  startIncoming(): void;
+  /**
+   * Run the VM after an incoming migration: vCPUs first, then `vcpusRunning`
+   * (the destination tells the source "running" there), then the devices —
+   * all in one synchronous step, so nothing observes the gap.
+   */
+  startIncoming(vcpusRunning?: () => void): void;
   emitEvent(name: string, data?: Record<string, unknown>): void;
   log(line: string): void;
 }

@@ -40,7 +40,11 @@ export interface DestinationReport {
   ok: boolean;
   /** Why it refused or failed (ok = false). */
   error?: string;
-  /** Destination phases inside downtime, in ms. */
+  /**
+   * Destination phases, in ms: deviceLoadMs, backendAttachMs, resumeMs are
+   * inside the downtime; announceMs (arming it) and devicesAfterRunningMs
+   * (the NIC unquiesced) follow "running", in the same synchronous step.
+   */
   phases?: { deviceLoadMs?: number; backendAttachMs?: number; announceMs?: number; resumeMs?: number; [k: string]: number | undefined };
   /** virtio-net work inside the downtime on the destination (ms): section decode, load, backend attach. */
   netDowntimeMs?: number;
