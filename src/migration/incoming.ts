@@ -311,9 +311,12 @@ export class IncomingMigration {
       if (this.#returnPath) this.#reply({ type: 'shut', status: 0 });
     });
     const t5 = nowMs();
-    // Armed now, first RARP right after the resume (QEMU: qemu_announce_self's
-    // timer, then vm_start) — the same turn whether armed before or after the SHUT.
-    if (nic) this.#announce = announceSelf(nic, this.#opts.announce, { deferFirst: true });
+    // The first RARP now, right after the resume (QEMU arms qemu_announce_self's
+    // timer for "now" and runs vm_start; the timer fires from its main loop).
+    // A timer here would wait for the event loop's next timers phase — measured
+    // 4–12 ms after the switchover, while the bridge still sends the guest's
+    // traffic to the source's port.
+    if (nic) this.#announce = announceSelf(nic, this.#opts.announce);
     const t6 = nowMs();
     // What the device holds after the load, before the guest can change it
     // (the guest reaches the device only through this thread's later turns).

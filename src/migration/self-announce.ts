@@ -16,7 +16,7 @@ export interface SelfAnnounce {
   stop(): void;
 }
 
-export function announceSelf(nic: VirtioNetDevice, params: AnnounceParams, options: { deferFirst?: boolean } = {}): SelfAnnounce {
+export function announceSelf(nic: VirtioNetDevice, params: AnnounceParams): SelfAnnounce {
   let round = Math.max(0, params.rounds);
   let sent = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -31,10 +31,7 @@ export function announceSelf(nic: VirtioNetDevice, params: AnnounceParams, optio
       timer.unref();
     }
   };
-  // QEMU arms a timer that fires at once; the first round then runs from the
-  // main loop right after the caller's vm_start. deferFirst does the same.
-  if (options.deferFirst) timer = setTimeout(fire, 0);
-  else fire();
+  fire();
   return {
     get sent() {
       return sent;
