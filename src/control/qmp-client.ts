@@ -11,8 +11,8 @@
  */
 
 import { VmigError } from '../core/index.js';
-import { connectUnixStream } from '../host/index.js';
-import type { StreamConnection } from '../host/index.js';
+import { connectUnixStream } from '../host/index.vmm.js';
+import type { StreamConnection } from '../host/index.vmm.js';
 import { JsonStreamSplitter } from './json-stream-splitter.js';
 import { QmpError } from './qmp-error.js';
 import type { QmpErrorClass } from './qmp-error.js';

@@ -5,8 +5,8 @@
  * session that has finished capabilities negotiation.
  */
 
-import { listenUnixStream } from '../host/index.js';
-import type { UnixStreamServer } from '../host/index.js';
+import { listenUnixStream } from '../host/index.vmm.js';
+import type { UnixStreamServer } from '../host/index.vmm.js';
 import { QmpCommandRegistry } from './qmp-command-registry.js';
 import { qmpTimestamp } from './qmp-json.js';
 import { QmpSession } from './qmp-session.js';

@@ -14,3 +14,4 @@ export { AdminChannelHost, ADMIN_VECTOR, ADMIN_DOORBELL } from './kernel/admin-c
 export type { AdminRequest, AdminResponse } from './kernel/admin-channel.js';
 export type { KernelBootData } from './kernel/kernel.js';
 export { CONSOLE_MMIO, CONSOLE_LINE_MAX } from './kernel/console.js';
+export { GUEST_FIRMWARE_BUILD_ID, LAYOUT_VERSION as GUEST_RAM_LAYOUT_VERSION } from './kernel/ram-layout.js';

@@ -67,8 +67,9 @@ export class NetworkNamespace {
   }
 
   /** Start a process inside the namespace (stdout/stderr piped; stdin piped when asked). */
-  spawn(cmd: string, args: string[], options: { stdin?: boolean } = {}): ChildProcess {
-    return spawn('ip', ['netns', 'exec', this.name, cmd, ...args], { stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+  /** Run `cmd` inside the namespace; `env` replaces the inherited environment. */
+  spawn(cmd: string, args: string[], options: { stdin?: boolean; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
+    return spawn('ip', ['netns', 'exec', this.name, cmd, ...args], { stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], ...(options.env ? { env: options.env } : {}) });
   }
 
   /** Wait until interface `ifname` exists, then put it on the bridge and up. */

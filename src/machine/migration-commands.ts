@@ -13,8 +13,21 @@
 import { describeError } from '../core/index.js';
 import { QmpError } from '../control/index.js';
 import type { QmpCommandRegistry } from '../control/index.js';
-import { IncomingMigration, MIGRATION_CAPABILITIES, OutgoingMigration, DEFAULT_PARAMETERS, SUPPORTED_CAPABILITIES, announceSelf, parseMigrationUri } from '../migration/index.js';
-import type { MigratableVm, MigrationCapability, MigrationParameters, MigrationUri } from '../migration/index.js';
+import { MIGRATION_CAPABILITIES, DEFAULT_PARAMETERS, SUPPORTED_CAPABILITIES, announceSelf, parseMigrationUri } from '../migration/index.control.js';
+import type { MigratableVm, MigrationCapability, MigrationParameters, MigrationUri } from '../migration/index.control.js';
+import type { IncomingMigration, OutgoingMigration } from '../migration/index.js';
+
+type MigrationEngine = typeof import('../migration/index.js');
+let engine: Promise<MigrationEngine> | undefined;
+
+/**
+ * The migration engine (incoming, outgoing, the stream codec, early
+ * migration), loaded on first use — or ahead of it, by the VM once it has
+ * started — rather than with the VMM: a few dozen modules off the start-up.
+ */
+export function loadMigrationEngine(): Promise<MigrationEngine> {
+  return (engine ??= import('../migration/index.js'));
+}
 
 const PARAMETER_NAMES: [Exclude<keyof MigrationParameters, 'recordDeviceState'>, string][] = [
   ['downtimeLimitMs', 'downtime-limit'],
@@ -30,6 +43,7 @@ export class MigrationController {
   readonly capabilities = new Set<MigrationCapability>();
   readonly parameters: MigrationParameters = { ...DEFAULT_PARAMETERS };
   outgoing: OutgoingMigration | undefined;
+  #starting = false;
   incoming: IncomingMigration | undefined;
   /** -incoming defer and migrate-incoming not yet given. */
   #deferred: boolean;
@@ -42,12 +56,13 @@ export class MigrationController {
   }
 
   get active(): boolean {
-    return this.outgoing !== undefined && !this.outgoing.finished;
+    return this.#starting || (this.outgoing !== undefined && !this.outgoing.finished);
   }
 
   /** -incoming URI, or migrate-incoming after -incoming defer. */
   async startIncoming(uriText: string): Promise<IncomingMigration> {
     const uri = parseMigrationUri(uriText);
+    const { IncomingMigration } = await loadMigrationEngine();
     const inc = new IncomingMigration(this.#vm, {
       uri,
       announce: this.#announceParams(),
@@ -69,7 +84,7 @@ export class MigrationController {
     r.register<{ uri?: string }>({
       name: 'migrate',
       args: { '*uri': 'str', '*detach': 'bool', '*resume': 'bool', '*blk': 'bool', '*inc': 'bool', '*channels': { list: 'any' } },
-      handler: (a) => {
+      handler: async (a) => {
         if (a.uri === undefined) throw new QmpError('GenericError', "vmig takes the migration target as 'uri' (channels are not supported)");
         const state = runState();
         if (state === 'inmigrate') throw new QmpError('GenericError', 'Guest is waiting for an incoming migration');
@@ -81,7 +96,14 @@ export class MigrationController {
         } catch (err) {
           throw new QmpError('GenericError', describeError(err));
         }
-        this.outgoing = new OutgoingMigration(this.#vm, { uri, parameters: this.parameters, capabilities: this.capabilities });
+        // Counted as active while the engine loads (already loaded, normally): a second migrate is refused.
+        this.#starting = true;
+        try {
+          const { OutgoingMigration } = await loadMigrationEngine();
+          this.outgoing = new OutgoingMigration(this.#vm, { uri, parameters: this.parameters, capabilities: this.capabilities });
+        } finally {
+          this.#starting = false;
+        }
         return {};
       },
     });

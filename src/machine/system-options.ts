@@ -4,7 +4,7 @@
  * VmConfig piece, or throws one line naming the option.
  */
 
-import { MEMFD_REGION_MAX_BYTES } from '../host/index.js';
+import { MEMFD_REGION_MAX_BYTES } from '../host/index.vmm.js';
 import { MACHINE_TYPES, MAX_VCPUS, findMachineType } from './machine-types.js';
 import type { MachineType } from './machine-types.js';
 import { OptionBag, optionError, splitOption, suggestion } from './option-bag.js';

@@ -18,14 +18,13 @@ import { TapBackend } from '../backends/index.js';
 import { VirtioNetDevice } from '../devices/net/index.js';
 import type { VirtioNetProperties } from '../devices/net/index.js';
 import { ADMIN_DOORBELL, ADMIN_VECTOR, AdminChannelHost, CONSOLE_LINE_MAX, CONSOLE_MMIO, GUEST_KERNEL_URL, Vcpu } from '../guest/index.vmm.js';
-import { openConsoleFile, stderrSink } from '../host/index.js';
-import type { TextSink } from '../host/index.js';
+import { openConsoleFile, stderrSink } from '../host/index.vmm.js';
+import type { TextSink } from '../host/index.vmm.js';
 import { decodeText } from '../core/index.js';
 import type { KernelBootData, VcpuThread } from '../guest/index.vmm.js';
 import { QmpError, QmpServer } from '../control/index.js';
-import { warmUpNetPaths } from '../migration/index.js';
-import type { MigratableVm } from '../migration/index.js';
-import { MigrationController } from './migration-commands.js';
+import type { MigratableVm } from '../migration/index.control.js';
+import { MigrationController, loadMigrationEngine } from './migration-commands.js';
 import { DevicePropertyStore } from './device-property-store.js';
 import { registerMachineQmpCommands } from './machine-qmp-commands.js';
 import type { TapNetdevConfig, VmConfig } from './vm-config.js';
@@ -137,6 +136,10 @@ export class Vm implements MigratableVm {
     // spawns its vCPUs at once, paused, so a switchover only has to wake them.
     vm.#bootVcpus(config.startPaused || incoming !== undefined, options.vcpuThreads ?? [], incoming !== undefined);
     try {
+      // A destination has its engine before QMP answers: a management tool
+      // that sees QMP up may start the migration at once (QEMU listens for
+      // -incoming before its monitor runs, too).
+      if (incoming) await loadMigrationEngine();
       for (const q of config.qmp) await vm.qmp.listenUnix(q.path);
       if (incoming && incoming.kind !== 'defer') await vm.migration.startIncoming(incoming.uri);
     } catch (err) {
@@ -153,7 +156,8 @@ export class Vm implements MigratableVm {
   #scheduleWarmUp(): void {
     const nic = this.nic;
     if (!nic) return;
-    setTimeout(() => void warmUpNetPaths(nic, { stop: () => this.#state === 'shutdown' }).catch(() => undefined), WARM_UP_DELAY_MS).unref();
+    // The engine loads here at the latest (migration-commands.ts): before any migrate needs it.
+    setTimeout(() => void loadMigrationEngine().then(({ warmUpNetPaths }) => warmUpNetPaths(nic, { stop: () => this.#state === 'shutdown' })).catch(() => undefined), WARM_UP_DELAY_MS).unref();
   }
 
   get state(): VmRunState {

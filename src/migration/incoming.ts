@@ -17,7 +17,7 @@
 import { ByteReader, ByteWriter, VmigError, describeError } from '../core/index.js';
 import { listenMigration, readMigrationFile } from '../host/index.js';
 import type { MigrationLink, MigrationListener } from '../host/index.js';
-import { GUEST_FIRMWARE_BUILD_ID, GUEST_RAM_LAYOUT_VERSION } from '../guest/index.js';
+import { GUEST_FIRMWARE_BUILD_ID, GUEST_RAM_LAYOUT_VERSION } from '../guest/index.vmm.js';
 import type { AnnounceParams } from '../devices/net/index.js';
 import type { VirtioSavedState } from '../virtio/index.js';
 import { MIG_CMD_OPEN_RETURN_PATH, MIG_CMD_PING, StreamDecoder } from '../stream/index.js';

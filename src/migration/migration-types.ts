@@ -4,7 +4,7 @@
  */
 
 import type { GuestMemory } from '../memory/index.js';
-import type { Vcpu } from '../guest/index.js';
+import type { Vcpu } from '../guest/index.vmm.js';
 import type { VirtioNetDevice } from '../devices/net/index.js';
 
 /** QEMU's MigrationStatus values vmig uses. */

@@ -20,7 +20,7 @@
 import { ByteWriter, VmigError, describeError } from '../core/index.js';
 import { connectMigration, openMigrationFileSink } from '../host/index.js';
 import type { MigrationLink } from '../host/index.js';
-import { GUEST_FIRMWARE_BUILD_ID, GUEST_RAM_LAYOUT_VERSION } from '../guest/index.js';
+import { GUEST_FIRMWARE_BUILD_ID, GUEST_RAM_LAYOUT_VERSION } from '../guest/index.vmm.js';
 import type { DirtySnapshot } from '../memory/index.js';
 import { MIG_CMD_OPEN_RETURN_PATH, MIG_CMD_PING, StreamEncoder } from '../stream/index.js';
 import type { SectionHeader } from '../stream/index.js';

@@ -26,7 +26,7 @@ import {
   TUN_F_TSO6,
   TUN_F_TSO_ECN,
   TUN_F_UFO,
-} from '../../host/index.js';
+} from '../../host/index.vmm.js';
 import { BackendError, checkQueue } from '../backend-error.js';
 import { VNET_HDR_LEN } from '../net-backend.js';
 import type { NetBackend, NetBackendClient, NetOffloads } from '../net-backend.js';
