@@ -158,7 +158,13 @@ describe('migration through file: and failure semantics', { skip }, () => {
     const s = await restored.guestStatus();
     assert.equal((s as { bootCount?: number }).bootCount, 2, 'resumed, not booted');
     assert.equal(s.workload!.errors, 0);
-    assert.match(readFileSync(lab.consolePath('filedst'), 'utf8'), /vmig guest: resumed/);
+    // The resumed kernel logs it 50 ms after it runs again (kernel.ts): wait for the line.
+    let consoleText = '';
+    for (let i = 0; i < 100 && !/vmig guest: resumed/.test(consoleText); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      consoleText = readFileSync(lab.consolePath('filedst'), 'utf8');
+    }
+    assert.match(consoleText, /vmig guest: resumed/);
     assert.equal(await restored.quit(), 0);
   });
 

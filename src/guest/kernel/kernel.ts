@@ -74,6 +74,8 @@ export interface KernelTask {
 }
 
 const SLICE_BUDGET_NS = 80_000n;
+/** How long after a resume the kernel waits before logging it (see the constructor). */
+const RESUMED_LINE_DELAY_NS = 50_000_000n;
 const VERIFY_PAGES_PER_SLICE = 4;
 
 function ipv4ToU32(ip: string | undefined): number {
@@ -92,6 +94,7 @@ export class VmigKernel implements GuestKernel {
   readonly #isNetCpu: boolean;
   console: GuestConsole | undefined;
   #pendingLine: string | undefined;
+  #pendingLineDueNs = 0n;
 
   constructor(services: VcpuServices, boot: KernelBootData) {
     this.services = services;
@@ -107,10 +110,12 @@ export class VmigKernel implements GuestKernel {
       this.mem.writeU32(BOOT_BLOCK + BB_BOOT_COUNT, bootCount);
       this.console = new GuestConsole(this.mem, services, this.mem.readU32(BOOT_BLOCK + BB_CONSOLE_BUF));
       if (boot.resume) {
-        // Printed after the first slice: the console is a synchronous MMIO
-        // exit, and right after a migration the VMM thread is busy with the
-        // switchover — the network comes first.
+        // Printed 50 ms after the resume: the console is a synchronous MMIO
+        // exit, and for the first milliseconds after a migration the VMM
+        // thread is finishing the switchover (NIC, announce, report) — a
+        // vCPU blocked in that exit could not answer the first packets.
         this.#pendingLine = `vmig guest: resumed (boot ${bootCount}), firmware 0x${GUEST_FIRMWARE_BUILD_ID.toString(16)}`;
+        this.#pendingLineDueNs = services.nowNs() + RESUMED_LINE_DELAY_NS;
       } else {
         this.console.log(`vmig guest: firmware 0x${GUEST_FIRMWARE_BUILD_ID.toString(16)}, ${boot.vcpuCount} vCPU(s), ${this.mem.size >> 20} MiB RAM`);
       }
@@ -185,7 +190,7 @@ export class VmigKernel implements GuestKernel {
     let busy = false;
     if (this.#admin) busy = this.#serveAdmin() || busy;
     for (const t of this.tasks) busy = t.run(nowNs) || busy;
-    if (this.#pendingLine !== undefined) {
+    if (this.#pendingLine !== undefined && nowNs >= this.#pendingLineDueNs) {
       this.console?.log(this.#pendingLine);
       this.#pendingLine = undefined;
     }
