@@ -27,7 +27,7 @@ import type { SectionHeader } from '../stream/index.js';
 import { formatQemuJson, saveState, saveWithVmdesc } from '../vmstate/index.js';
 import type { JsonObject, VmState, Vmsd, VmstateContext } from '../vmstate/index.js';
 import { PageScanner, allPages, pagesOf } from './ram-pages.js';
-import { SendBufferPool } from './send-buffers.js';
+import { SEND_BUFFER_BYTES, StreamSender, sleep } from './stream-sender.js';
 import { warmUpNetPaths } from './warm-up.js';
 import { buildDelta, netDeltaVmsd } from './early-net.js';
 import type { EarlyPolicy } from './early-net.js';
@@ -43,21 +43,8 @@ import type { DowntimePhases, MigratableVm, MigrationCapability, MigrationParame
 
 export const SECTION_ID = { guest: 1, ram: 2, nicEarly: 3, vcpu: 10, nic: 40 } as const;
 const RAM_VERSION = 4;
-/** Pages per PART section, and per write inside one (256 KiB of page data). */
-const PAGES_PER_SECTION = 4096;
-const PAGES_PER_WRITE = 64;
-/** A batch is flushed past 128 KiB, after at most PAGES_PER_WRITE more pages: it always fits. */
-type Pace = 'rate' | 'yield' | 'none';
-/** The longest the sender works before the event loop (the guest's NIC, QMP) gets a turn, while the guest runs. */
-const TURN_MS = 1;
-
 /** How long a completed migration waits for the destination's report (phases, instants) after its SHUT. */
 const REPORT_WAIT_MS = 1000;
-const SEND_BUFFER_BYTES = 512 * 1024;
-/** Idle buffers kept: the socket rarely holds more than a few batches (backpressure). */
-const SEND_BUFFERS_KEPT = 8;
-/** Pacing window for max-bandwidth: QEMU uses 100 ms; shorter windows spread the sending evenly instead of in bursts that starve the guest's datapath on this thread. */
-const RATE_WINDOW_MS = 10;
 /** A remainder this small goes into the downtime as it is (256 KiB). */
 const TIGHT_PASS_SKIP_PAGES = 64;
 
@@ -73,7 +60,7 @@ export class OutgoingMigration {
   readonly #vm: MigratableVm;
   readonly #opts: OutgoingOptions;
   readonly #returnPath: boolean;
-  readonly #buffers = new SendBufferPool(SEND_BUFFER_BYTES, SEND_BUFFERS_KEPT);
+  readonly #sender: StreamSender;
   #status: MigrationStatus = 'none';
   #link: MigrationLink | undefined;
   #error: string | undefined;
@@ -103,7 +90,6 @@ export class OutgoingMigration {
   #destHello: DestinationReport['hello'];
   #early: { used: boolean; policy: EarlyPolicy; reason?: string; earlyBytes?: number; deltaBytes?: number; changed?: string[]; fullReload?: boolean } | undefined;
   #earlyState: VirtioSavedState | undefined;
-  #window = { start: 0, bytes: 0 };
   /** The virtio-net state as it was saved at the stop (for comparison with the destination's). */
   sentNetState: VmState | undefined;
   readonly done: Promise<void>;
@@ -118,6 +104,22 @@ export class OutgoingMigration {
       this.#abort = reject;
     });
     this.#aborted.catch(() => undefined);
+    const self = this;
+    this.#sender = new StreamSender({
+      get link() {
+        return self.#link!;
+      },
+      checkCancelled: () => {
+        if (this.#status === 'cancelling') throw new Aborted('cancelled');
+      },
+      // Read at every batch: migrate-set-parameters may change it mid-migration.
+      get maxBandwidth() {
+        return options.parameters.maxBandwidth;
+      },
+      race: (p) => this.#race(p),
+      ram: this.#ram,
+      ramSection: { sectionId: SECTION_ID.ram, version: RAM_VERSION },
+    });
     this.done = this.#run();
   }
 
@@ -199,10 +201,10 @@ export class OutgoingMigration {
       await this.#race(this.#open());
       const enc = new StreamEncoder({}, SEND_BUFFER_BYTES);
       this.#setupHead(enc);
-      await this.#flush(enc, 'none');
+      await this.#sender.flush(enc, 'none');
       await this.#decideEarly(enc);
       this.#setupRam(enc);
-      await this.#flush(enc, 'none');
+      await this.#sender.flush(enc, 'none');
       this.#setupMs = nowMs() - this.#startedAt;
       this.#setStatus('active');
       // Cheap when the VM already warmed these at start (warm-up.ts).
@@ -347,7 +349,7 @@ export class OutgoingMigration {
   async #barrier(enc: StreamEncoder): Promise<void> {
     const value = ++this.#pingSeq;
     enc.command(MIG_CMD_PING, new ByteWriter(4).u32be(value).finish());
-    await this.#flush(enc, 'none');
+    await this.#sender.flush(enc, 'none');
     if (this.#ponged >= value) return;
     await this.#race(new Promise<void>((resolve) => this.#pongWaiters.push({ value, resolve })));
   }
@@ -363,7 +365,7 @@ export class OutgoingMigration {
       // The tightening pass goes at full speed, as QEMU's completion stage
       // does (it lifts the rate limit): the guest dirties pages the whole
       // time it takes, and they all land in the downtime.
-      await this.#sendPages(enc, scanner, pages, 'part', tightened ? 'yield' : 'rate');
+      await this.#sender.sendPages(enc, scanner, pages, 'part', tightened ? 'yield' : 'rate');
       if (this.#returnPath) await this.#barrier(enc);
       const elapsed = Math.max(nowMs() - passStart, 0.001);
       const snap = mem.dirty.fetchAndClear();
@@ -395,40 +397,6 @@ export class OutgoingMigration {
     }
   }
 
-  /**
-   * `pace`: 'rate' — max-bandwidth applies and the event loop gets a turn
-   * after each batch; 'yield' — only the turns; 'none' — neither (the stop).
-   */
-  async #sendPages(enc: StreamEncoder, scanner: PageScanner, pages: Uint32Array, kind: 'part' | 'end', pace: Pace): Promise<void> {
-    let i = 0;
-    let turnStart = nowMs();
-    do {
-      enc.sectionHeader({ kind, sectionId: SECTION_ID.ram, idstr: 'ram', instanceId: 0, version: RAM_VERSION });
-      const sectionEnd = kind === 'end' ? pages.length : Math.min(i + PAGES_PER_SECTION, pages.length);
-      while (i < sectionEnd) {
-        const to = Math.min(i + PAGES_PER_WRITE, sectionEnd);
-        const zeros = scanner.encode(enc, pages, i, to);
-        this.#ram.duplicate += zeros;
-        this.#ram.normal += to - i - zeros;
-        this.#ram.normalBytes = this.#ram.normal * 4096;
-        i = to;
-        if (i >= sectionEnd) break;
-        // A batch ends at 128 KiB, or — while the guest runs — after TURN_MS of
-        // scanning: zero pages cost time but almost no bytes, and this thread
-        // is also the guest's NIC (a 16 MiB section of zeros is milliseconds).
-        if (enc.pendingBytes >= 128 * 1024 || (pace !== 'none' && nowMs() - turnStart >= TURN_MS)) {
-          await this.#flush(enc, pace);
-          turnStart = nowMs();
-        }
-      }
-      enc.ramEos().footer(SECTION_ID.ram);
-      if (kind === 'part') {
-        await this.#flush(enc, pace);
-        turnStart = nowMs();
-      }
-    } while (i < pages.length);
-  }
-
   async #stopAndCopy(enc: StreamEncoder, last: DirtySnapshot): Promise<void> {
     const vm = this.#vm;
     this.#downtimeStart = nowMs();
@@ -440,7 +408,7 @@ export class OutgoingMigration {
     const finalPages = pagesOf(last, vm.memory.dirty.fetchAndClear());
     const bytesBefore = this.#ram.transferred;
     const scanner = new PageScanner(vm.memory);
-    await this.#sendPages(enc, scanner, finalPages, 'end', 'none');
+    await this.#sender.sendPages(enc, scanner, finalPages, 'end', 'none');
     const tRam = nowMs();
     this.#phases.ramSave = tRam - t0;
     for (const v of vm.vcpus) {
@@ -468,10 +436,10 @@ export class OutgoingMigration {
     enc.eof();
     const t1 = nowMs();
     this.#phases.deviceSave = t1 - tRam;
-    await this.#flush(enc, 'none');
+    await this.#sender.flush(enc, 'none');
     if (this.#opts.uri.kind === 'file') {
       enc.vmdesc(this.#vmdescJson());
-      await this.#flush(enc, 'none');
+      await this.#sender.flush(enc, 'none');
       await this.#link!.end();
     } else {
       await this.#race(this.#link!.drained());
@@ -551,45 +519,8 @@ export class OutgoingMigration {
     this.#setStatus('failed');
   }
 
-  /** Write, honouring backpressure and (in pre-copy) max-bandwidth. */
-  /** Send what `enc` holds; its buffer returns to the pool once the kernel has the bytes. */
-  #flush(enc: StreamEncoder, pace: Pace): Promise<void> {
-    if (enc.pendingBytes === 0) return Promise.resolve();
-    return this.#send(enc.takeSwap(this.#buffers.get()), pace);
-  }
-
-  async #send(bytes: Uint8Array, pace: Pace): Promise<void> {
-    if (bytes.length === 0) return;
-    if (this.#status === 'cancelling') throw new Aborted('cancelled');
-    const link = this.#link!;
-    if (link.closed) {
-      // onClose has (or is about to have) aborted with the reason: let it win.
-      await this.#race(sleep(0));
-      throw new VmigError('ERR_MIGRATE_DESTINATION_GONE', 'the destination closed the connection');
-    }
-    const ok = link.write(bytes, () => this.#buffers.release(bytes));
-    this.#ram.transferred += bytes.length;
-    if (!ok) await this.#race(link.drained());
-    const limit = this.#opts.parameters.maxBandwidth;
-    if (pace === 'rate' && limit > 0) {
-      const now = nowMs();
-      if (now - this.#window.start >= RATE_WINDOW_MS) this.#window = { start: now, bytes: 0 };
-      this.#window.bytes += bytes.length;
-      const allowance = (limit * RATE_WINDOW_MS) / 1000;
-      if (this.#window.bytes >= allowance) {
-        await this.#race(sleep(this.#window.start + RATE_WINDOW_MS - now));
-        this.#window = { start: nowMs(), bytes: 0 };
-      }
-    }
-    // Let the event loop run: the NIC's datapath and the vCPUs' MMIO share this thread.
-    if (pace !== 'none') await this.#race(new Promise<void>((r) => setImmediate(r)));
-  }
-
   #race<T>(p: Promise<T>): Promise<T> {
     return Promise.race([p, this.#aborted]);
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, Math.max(0, ms)));
-}
