@@ -20,7 +20,7 @@ import { after, before, describe, test } from 'node:test';
 import type { VmProcess, VmSpec } from '../src/cli/vm-process.js';
 import { netnsUnavailableReason } from './support/netns.js';
 import type { TestNetns } from './support/netns.js';
-import { VmLab, assertGuestVerifies } from './support/vm-lab.js';
+import { VmLab, assertGuestVerifies, countGuestFrames } from './support/vm-lab.js';
 import { repoRoot } from './support/paths.js';
 
 const skip = netnsUnavailableReason();
@@ -55,25 +55,8 @@ describe('early virtio-net migration between two VMMs', { skip, concurrency: fal
     return lab.start(`vm${n}`, `tape${n}`, extra);
   }
 
-  /**
-   * Counts the host-side RARPs (ethertype 0x8035) from the guest's MAC seen
-   * on the bridge, until `stop()` (at most 60 s).
-   */
-  async function countRarps(): Promise<() => Promise<number>> {
-    const child = ns.spawn('python3', [join(repoRoot, 'test', 'support', 'count-frames.py'), 'br0', '8035', '52:54:00:12:34:56', '60']);
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    for (let i = 0; !out.includes('ready'); i++) {
-      assert.ok(i < 200, 'the frame counter did not start');
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    return async () => {
-      child.kill('SIGTERM');
-      await exited;
-      return Number(out.trim().split('\n').pop());
-    };
-  }
+  /** The host-side RARPs (ethertype 0x8035) from the guest's MAC seen on the bridge, until `stop()`. */
+  const countRarps = () => countGuestFrames(ns, 'br0', '8035');
 
   /** The announce rounds (QEMU's defaults 50/550/5/100 ms) end 1.25 s after the switchover; a second run would too. */
   const ANNOUNCE_WINDOW_MS = 1800;

@@ -31,7 +31,7 @@ import { readInputFile } from '../src/host/index.js';
 import { MigrationProxy } from './support/migration-proxy.js';
 import type { ProxyActions } from './support/migration-proxy.js';
 import { netnsUnavailableReason } from './support/netns.js';
-import { VmLab, assertGuestVerifies } from './support/vm-lab.js';
+import { VmLab, assertGuestVerifies, countGuestFrames } from './support/vm-lab.js';
 import { repoRoot } from './support/paths.js';
 
 const skip = netnsUnavailableReason();
@@ -82,21 +82,7 @@ describe('migration through file: and failure semantics', { skip }, () => {
    * Counts the frames a VMM writes to its TAP `tap` with the guest's MAC
    * (every ethertype: RARP, the guest's own traffic), until `stop()`.
    */
-  async function framesFrom(tap: string): Promise<() => Promise<number>> {
-    const child = lab.ns.spawn('python3', [join(repoRoot, 'test', 'support', 'count-frames.py'), tap, 'all', '52:54:00:12:34:56', '60']);
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    for (let i = 0; !out.includes('ready'); i++) {
-      assert.ok(i < 200, 'the frame counter did not start');
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    return async () => {
-      child.kill('SIGTERM');
-      await exited;
-      return Number(out.trim().split('\n').pop());
-    };
-  }
+  const framesFrom = (tap: string) => countGuestFrames(lab.ns, tap, 'all');
 
   /** The destination never ran the guest: its console never said "resumed". */
   function neverRan(consolePath: string): void {

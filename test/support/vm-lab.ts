@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { VmProcess } from '../../src/cli/vm-process.js';
 import type { VmSpec } from '../../src/cli/vm-process.js';
 import { TestNetns } from './netns.js';
+import { repoRoot } from './paths.js';
 
 export class VmLab {
   readonly ns: TestNetns;
@@ -59,4 +60,25 @@ export async function assertGuestVerifies(vm: VmProcess, what: string, pages = 2
     assert.ok(k < attempts, `${what}: the guest's verifier did not progress`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/**
+ * Counts frames from the guest's MAC (52:54:00:12:34:56) seen on `iface` in
+ * `ns` — ethertype `ethertype` ('8035' for RARP, 'all' for any) — until the
+ * returned stop() (at most 60 s). Resolves once the counter is listening.
+ */
+export async function countGuestFrames(ns: TestNetns, iface: string, ethertype: string): Promise<() => Promise<number>> {
+  const child = ns.spawn('python3', [join(repoRoot, 'test', 'support', 'count-frames.py'), iface, ethertype, '52:54:00:12:34:56', '60']);
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  for (let i = 0; !out.includes('ready'); i++) {
+    assert.ok(i < 200, 'the frame counter did not start');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return async () => {
+    child.kill('SIGTERM');
+    await exited;
+    return Number(out.trim().split('\n').pop());
+  };
 }
