@@ -375,21 +375,14 @@ export class VirtioNetDriver {
     }
     const free = m.readU32(rec + Q_FREE);
     const id = m.readU16(free + 2 * --count);
-    const size = m.readU32(rec + Q_SIZE);
     const at = m.readU32(rec + Q_BUFS) + id * BUFFER_BYTES;
     m.fill(at, NET_HDR_BYTES, 0);
     const len = build(m.bytes, at + NET_HDR_BYTES, BUFFER_BYTES - NET_HDR_BYTES);
     m.markDirty(at, NET_HDR_BYTES + len);
     this.#writeDesc(m.readU32(rec + Q_DESC), id, at, NET_HDR_BYTES + len, 0, 0);
-    const avail = m.readU32(rec + Q_AVAIL);
-    const availIdx = m.readU32(rec + Q_AVAIL_IDX);
-    m.writeU16(avail + 4 + 2 * (availIdx % size), id);
-    const next = (availIdx + 1) & 0xffff;
-    m.writeU32(rec + Q_AVAIL_IDX, next);
     m.writeU32(rec + Q_FREE_COUNT, count);
-    m.atomicStoreU16(avail + 2, next);
     this.#count(rec, len);
-    this.#kick(q, m.readU32(rec + Q_USED));
+    this.#publish(q, rec, id);
     return true;
   }
 
@@ -410,6 +403,13 @@ export class VirtioNetDriver {
     const id = m.readU16(m.readU32(rec + Q_FREE) + 2 * (count - 1));
     m.writeU32(rec + Q_FREE_COUNT, count - 1);
     this.#writeDesc(m.readU32(rec + Q_DESC), id, m.size - 8, 64, 0, 0);
+    this.#publish(q, rec, id);
+    return true;
+  }
+
+  /** Make chain `id` available on queue `q` (its descriptor written), then notify the device. */
+  #publish(q: number, rec: number, id: number): void {
+    const m = this.#mem;
     const avail = m.readU32(rec + Q_AVAIL);
     const availIdx = m.readU32(rec + Q_AVAIL_IDX);
     m.writeU16(avail + 4 + 2 * (availIdx % m.readU32(rec + Q_SIZE)), id);
@@ -417,7 +417,6 @@ export class VirtioNetDriver {
     m.writeU32(rec + Q_AVAIL_IDX, next);
     m.atomicStoreU16(avail + 2, next);
     this.#kick(q, m.readU32(rec + Q_USED));
-    return true;
   }
 
   #kick(q: number, used: number): void {
