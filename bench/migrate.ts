@@ -5,10 +5,12 @@
  * Prints every run, then median and p95 of downtime, total time and max
  * probe gap, and the medians of the downtime phases.
  *
- *   npm run bench:migrate -- [RUNS] [--dirty-rate 4M] [--max-bandwidth 128M] [--warmup 2] [--early-mig on|off]
+ *   npm run bench:migrate -- [RUNS] [--dirty-rate 4M] [--max-bandwidth 128M] [--warmup 2] [--early-mig on|off] [--trace]
  *
  * --early-mig: the NIC's early virtio-net migration (default: the machine
- * type's, on for q35); bench:early compares the modes.
+ * type's, on for q35); bench:early compares the modes. --trace: both VMMs
+ * run with the switchover's trace events (-trace), and the bench prints the
+ * median time of each after the source's stop (docs/BENCHMARKS.md, "Tracing").
  *
  * Needs root (netns, TAP).
  */
@@ -38,6 +40,7 @@ if (!['on', 'off', 'default'].includes(EARLY)) throw new Error('--early-mig take
 const BANDWIDTH = parseSize(opt('--max-bandwidth', '128M'));
 if (BANDWIDTH === undefined) throw new Error('--max-bandwidth takes a size such as 128M');
 const PARAMS = { 'max-bandwidth': BANDWIDTH, 'downtime-limit': 300 };
+const TRACE = args.includes('--trace');
 
 
 const ns = new NetworkNamespace('vmig-bm');
@@ -49,6 +52,7 @@ const series = new MigrationSeries({
   probe,
   vm: { ip: `${ns.guest}/24`, memory: '256M', cpus: 2, queues: 4, workload: { size: '64M', dirtyRate: DIRTY }, ...(EARLY === 'default' ? {} : { deviceExtra: `early-mig=${EARLY}` }) },
   parameters: PARAMS,
+  trace: TRACE,
 });
 const cleanup = () => {
   probe.kill();
@@ -73,6 +77,7 @@ try {
     if (r.status !== 'completed') throw new Error(`migration ${r.index} ${r.status}: ${r.error}`);
     const tag = i < WARMUP ? 'warm-up' : 'run';
     console.log(`${tag.padEnd(7)} ${String(r.index).padStart(3)}  downtime ${fmt(r.downtimeMs).padStart(6)} ms  total ${String(r.totalMs).padStart(5)} ms  probe gap ${fmt(r.maxGapMs).padStart(6)} ms  lost ${r.lostProbes}`);
+    if (TRACE && process.env.VMIG_BENCH_TIMELINES) console.log(JSON.stringify(r.timeline));
     if (i >= WARMUP) results.push(r);
   }
   const col = (f: (r: MigrationResult) => number) => results.map(f);
@@ -88,6 +93,20 @@ try {
   const phases = [...new Set(results.flatMap((r) => Object.keys(r.phases)))];
   console.log('\ndowntime phases, median (p95) ms:');
   console.log(phases.map((p) => `${p} ${fmt(median(col((r) => r.phases[p] ?? NaN)), 2)} (${fmt(percentile(col((r) => r.phases[p] ?? NaN), 0.95), 2)})`).join(' · '));
+  if (TRACE) {
+    // Each event's median instant after the stop, in time order (present in at least half the runs).
+    const names = [...new Set(results.flatMap((r) => Object.keys(r.timeline ?? {})))];
+    const rows = names
+      .map((n) => ({ n, at: results.map((r) => r.timeline?.[n]).filter((v): v is number => v !== undefined) }))
+      .filter((x) => x.at.length * 2 >= results.length)
+      .map((x) => ({ ...x, med: median(x.at) }))
+      .sort((a, b) => a.med - b.med);
+    console.log('\nswitchover trace, ms after the source stopped: median (p95) [runs with it]');
+    for (const x of rows) {
+      const a = results.map((r) => r.traceArgs?.[x.n]).filter((v): v is number => v !== undefined);
+      console.log(`${fmt(x.med, 2).padStart(8)} (${fmt(percentile(x.at, 0.95), 2)})  ${x.n} [${x.at.length}]${a.length ? `  arg median ${fmt(median(a), 0)}` : ''}`);
+    }
+  }
 } finally {
   await probe.stop().catch(() => undefined);
   await series.close();

@@ -66,6 +66,7 @@ describe('vmig run in a network namespace', { skip }, () => {
       '-guest', `ip=${ns.guest}/24,workload=64M,dirty-rate=50M`,
       '-qmp', `unix:${sock},server=on,wait=off`,
       '-serial', `file:${join(dir, 'console.log')}`,
+      '-trace', 'enable=vmm_*',
     ]);
     vmm.stderr!.setEncoding('utf8').on('data', (d: string) => (vmmLog += d));
     vmm.stdout!.setEncoding('utf8').on('data', (d: string) => (vmmLog += d));
@@ -107,6 +108,27 @@ describe('vmig run in a network namespace', { skip }, () => {
   test('the guest answers ping from the namespace', () => {
     const out = ns.exec('ping', ['-c', '3', '-i', '0.2', '-W', '1', ns.guest]);
     assert.match(out, /3 received/);
+  });
+
+  test('trace events: -trace enables them at start; QMP reads the trace and switches events (QEMU trace-event-get/set-state)', async () => {
+    type Trace = { dropped: number; events: { name: string; 'time-ms': number; arg?: number }[] };
+    const startup = (await qmp.execute('x-vmig-query-trace')) as Trace;
+    assert.deepEqual(startup.events.map((e) => e.name), ['vmm_process_start', 'vmm_modules_loaded', 'vmm_vm_started'], 'the start-up instants, in time order');
+    const t = startup.events.map((e) => e['time-ms']);
+    assert.ok(t[0]! < t[1]! && t[1]! < t[2]!, `in time order: ${t.join(' < ')}`);
+    assert.deepEqual(((await qmp.execute('x-vmig-query-trace')) as Trace).events, [], 'a read takes what it returns');
+    assert.deepEqual(await qmp.execute('trace-event-get-state', { name: 'net_first_*' }), [{ name: 'net_first_rx', state: 'disabled' }, { name: 'net_first_tx', state: 'disabled' }]);
+    await qmp.execute('trace-event-set-state', { name: 'net_*', enable: true });
+    await qmp.execute('stop');
+    await qmp.execute('cont');
+    assert.match(ns.exec('ping', ['-c', '2', '-i', '0.2', '-W', '1', ns.guest]), /2 received/);
+    const names = ((await qmp.execute('x-vmig-query-trace')) as Trace).events.map((e) => e.name);
+    for (const [a, b] of [['net_quiesced', 'net_unquiesced'], ['net_unquiesced', 'net_first_rx'], ['net_unquiesced', 'net_first_tx']]) {
+      assert.ok(names.includes(a!) && names.indexOf(a!) < names.indexOf(b!), `${a} before ${b}: ${names.join(', ')}`);
+    }
+    await qmp.execute('trace-event-set-state', { name: 'net_*', enable: false });
+    assert.deepEqual(await qmp.execute('trace-event-get-state', { name: 'net_rarp_sent' }), [{ name: 'net_rarp_sent', state: 'disabled' }]);
+    await assert.rejects(qmp.execute('trace-event-set-state', { name: 'no_such_event', enable: true }), /No event with name 'no_such_event'/);
   });
 
   test(`a UDP probe every 10 ms for ${PROBE_SECONDS} s loses nothing`, (t) => {

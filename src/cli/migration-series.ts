@@ -29,7 +29,18 @@ export interface MigrationResult {
   phases: Record<string, number>;
   /** Anything else the source reported under x-vmig (early migration, …). */
   xvmig: Record<string, unknown>;
+  /**
+   * With `trace`: each trace event of the switchover (source and destination,
+   * `src:`/`dst:` prefixed; the first one from 20 ms before the stop on) in
+   * ms after the source's stop, plus the probe's gap ends (`probe:`).
+   */
+  timeline?: Record<string, number>;
+  /** The arguments of the timeline's events that have one (pages, bytes, …). */
+  traceArgs?: Record<string, number>;
 }
+
+/** The events a traced series reads: the stop-and-copy, the switchover, the NIC. */
+const SWITCHOVER_TRACE = ['migrate_*', 'incoming_*', 'vm_*', 'net_*'];
 
 export interface SeriesOptions {
   ns: NetworkNamespace;
@@ -54,6 +65,8 @@ export interface SeriesOptions {
   destinationIdleMs?: number;
   /** Let the probe judge the switchover's probes before reading its window (ms). */
   settleMs?: number;
+  /** Run every VMM with the switchover's trace events and report a timeline per migration. */
+  trace?: boolean;
   onProgress?: (line: string) => void;
 }
 
@@ -76,7 +89,7 @@ export class MigrationSeries {
 
   async #spawn(spec: VmSpec): Promise<VmProcess> {
     const name = `vm${this.all.length}`;
-    const vm = await VmProcess.start(this.#o.ns, name, spec, `${this.#o.dir}/${name}.sock`);
+    const vm = await VmProcess.start(this.#o.ns, name, this.#o.trace ? { ...spec, trace: SWITCHOVER_TRACE } : spec, `${this.#o.dir}/${name}.sock`);
     this.all.push(vm);
     await this.#o.ns.enslave(spec.tap);
     return vm;
@@ -116,6 +129,12 @@ export class MigrationSeries {
     // compete for the CPUs with the guest starting on the destination.
     await new Promise((r) => setTimeout(r, Math.max(0, doneAt + (this.#o.settleMs ?? 600) - Date.now())));
     const w = await this.#o.probe.mark();
+    const traced = this.#o.trace ? await switchoverTimeline(src, dst, info['x-vmig'] ?? {}) : undefined;
+    const timeline = traced?.timeline;
+    if (timeline) {
+      const stop = instant(info['x-vmig'] ?? {}, 'stop');
+      Object.assign(timeline, { 'probe:gap-begins': w.gapFromMs - stop, 'probe:gap-ends': w.gapToMs - stop });
+    }
     if (out.status === 'completed') {
       await src.quit();
       this.#current = dst;
@@ -138,6 +157,7 @@ export class MigrationSeries {
       gapAfterRunningMs: w.gapToMs - instant(x, 'destination-running'),
       phases: (x['downtime-phases'] as Record<string, number> | undefined) ?? {},
       xvmig: x,
+      ...(traced ? { timeline: traced.timeline, traceArgs: traced.args } : {}),
     };
   }
 
@@ -161,4 +181,22 @@ export function median(xs: number[]): number {
 export function percentile(xs: number[], p: number): number {
   const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]!;
+}
+
+/** Both VMMs' trace events around the stop, in ms after it (the first of each name), and their arguments. */
+async function switchoverTimeline(src: VmProcess, dst: VmProcess, x: Record<string, unknown>): Promise<{ timeline: Record<string, number>; args: Record<string, number> }> {
+  const stop = instant(x, 'stop');
+  const out: Record<string, number> = {};
+  const args: Record<string, number> = {};
+  for (const [side, vm] of [['src', src], ['dst', dst]] as const) {
+    const t = (await vm.qmp.execute('x-vmig-query-trace')) as { events: { name: string; 'time-ms': number; arg?: number }[] };
+    for (const e of t.events) {
+      const key = `${side}:${e.name}`;
+      const at = e['time-ms'] - stop;
+      if (at < -20 || key in out) continue;
+      out[key] = at;
+      if (e.arg !== undefined) args[key] = e.arg;
+    }
+  }
+  return { timeline: out, args };
 }

@@ -4,7 +4,7 @@
  * naming it, exit 1.
  */
 
-import { describeError } from '../core/index.js';
+import { describeError, processStartMs, setTraceState, trace } from '../core/index.js';
 import { GUEST_KERNEL_URL, VcpuThread } from '../guest/index.vmm.js';
 import type { Vm, VmConfig } from '../machine/index.js';
 import type { Output } from './analyze.js';
@@ -32,6 +32,7 @@ export async function runVm(argv: string[], io: Output): Promise<number> {
   // alive, so an error below exits without ending it by hand.
   const boot = VcpuThread.start(GUEST_KERNEL_URL);
   const { Vm, parseVmCommandLine } = await import('../machine/index.js');
+  const modulesLoadedMs = Number(process.hrtime.bigint()) / 1e6;
   let config: VmConfig;
   try {
     config = parseVmCommandLine(argv);
@@ -39,9 +40,14 @@ export async function runVm(argv: string[], io: Output): Promise<number> {
     io.err(`vmig run: ${describeError(err)}`);
     return 1;
   }
+  // The start-up instants taken before -trace was read are recorded now, at their times.
+  for (const pattern of config.trace) setTraceState(pattern, true);
+  trace('vmm_process_start', undefined, processStartMs());
+  trace('vmm_modules_loaded', undefined, modulesLoadedMs);
   let vm: Vm;
   try {
     vm = await Vm.start(config, { log: (line) => io.err(`vmig: ${line}`), vcpuThreads: [boot] });
+    trace('vmm_vm_started');
   } catch (err) {
     io.err(`vmig run: ${describeError(err)}`);
     return 1;

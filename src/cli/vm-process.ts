@@ -28,6 +28,8 @@ export interface VmSpec {
   deviceExtra?: string;
   /** -serial target; default none. */
   serial?: string;
+  /** -trace patterns to enable (read them with QMP x-vmig-query-trace). */
+  trace?: string[];
 }
 
 /**
@@ -51,6 +53,7 @@ export function vmArgs(spec: VmSpec, qmpSocket: string): string[] {
     '-guest', `ip=${spec.ip}${spec.workload ? `,workload=${spec.workload.size},dirty-rate=${spec.workload.dirtyRate}` : ''}`,
     '-qmp', `unix:${qmpSocket},server=on,wait=off`, '-serial', spec.serial ?? 'none',
   ];
+  for (const t of spec.trace ?? []) args.push('-trace', `enable=${t}`);
   if (spec.incoming) args.push('-incoming', spec.incoming);
   return args;
 }

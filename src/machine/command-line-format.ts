@@ -36,6 +36,7 @@ export function formatVmCommandLine(config: VmConfig): string[] {
     argv.push('-qmp', `unix:${path},server=on,wait=${q.wait ? 'on' : 'off'}`);
   }
   if (config.incoming) argv.push('-incoming', config.incoming.kind === 'defer' ? 'defer' : config.incoming.uri);
+  for (const t of config.trace) argv.push('-trace', `enable=${t}`);
   argv.push('-serial', config.serial.kind === 'file' ? `file:${config.serial.path}` : config.serial.kind);
   const g = config.guest;
   const guestParts = [

@@ -113,6 +113,14 @@ describe('defaults and the VM-wide options', () => {
     fails(['-serial', 'pty'], 'ERR_MACHINE_BAD_OPTION', "-serial: unsupported 'pty' (vmig takes none, null, stdio or file:PATH)");
   });
 
+  test('-trace', () => {
+    assert.deepEqual(parseVmCommandLine([]).trace, []);
+    assert.deepEqual(parseVmCommandLine(['-trace', 'migrate_*', '-trace', 'enable=incoming_eof']).trace, ['migrate_*', 'incoming_eof']);
+    fails(['-trace', 'enable=no_such_*'], 'ERR_MACHINE_BAD_OPTION', "-trace: no trace event matches 'no_such_*' (docs/BENCHMARKS.md, \"Tracing\", lists them)");
+    fails(['-trace', 'enable=migrate_*,file=/tmp/t'], 'ERR_MACHINE_BAD_OPTION', '-trace: file= is not supported: vmig keeps trace events in memory (read them with QMP x-vmig-query-trace); use -trace enable=PATTERN');
+    fails(['-trace', 'events=/tmp/list'], 'ERR_MACHINE_BAD_OPTION', '-trace: events= is not supported: vmig keeps trace events in memory (read them with QMP x-vmig-query-trace); use -trace enable=PATTERN');
+  });
+
   test('-guest', () => {
     assert.deepEqual(parseVmCommandLine(['-guest', 'ip=10.0.0.2/24']).guest, { ip: { address: '10.0.0.2', prefixLength: 24 }, udpEchoPort: 7777 });
     assert.deepEqual(parseVmCommandLine(['-m', '256M', '-guest', 'udp-echo=9000,workload=64M,dirty-rate=8M']).guest, { udpEchoPort: 9000, workload: { bytes: 64 * 2 ** 20, dirtyRateBytesPerSec: 8 * 2 ** 20 } });

@@ -9,6 +9,7 @@
  *   -global DRIVER.PROP=VALUE | -global driver=,property=,value=
  *   -qmp unix:PATH,server=on,wait=off   -incoming URI|defer
  *   -serial none|null|stdio|file:PATH   -guest ip=,udp-echo=,workload=,dirty-rate=
+ *   -trace [enable=]PATTERN   (trace events kept in memory; QMP x-vmig-query-trace)
  *   accepted where harmless: -nodefaults -no-user-config -display none -nographic
  *                            -vga none -accel tcg
  *
@@ -21,7 +22,7 @@ import { checkBackendReferences, parseChardev, parseNetdev } from './backend-opt
 import { assembleDevices, parseDevice, parseGlobal } from './device-options.js';
 import { DEFAULT_MACHINE_TYPE } from './machine-types.js';
 import { optionError, suggestion } from './option-bag.js';
-import { checkAccelerator, parseGuest, parseIncoming, parseMachine, parseMemory, parseName, parseQmp, parseSerial, parseSmp } from './system-options.js';
+import { checkAccelerator, parseGuest, parseIncoming, parseMachine, parseMemory, parseName, parseQmp, parseSerial, parseSmp, parseTrace } from './system-options.js';
 import { DEFAULT_MEMORY_BYTES, DEFAULT_UDP_ECHO_PORT } from './vm-config.js';
 import type { VmConfig } from './vm-config.js';
 
@@ -39,6 +40,7 @@ const VALUE_OPTIONS: Record<string, { repeatable: boolean }> = {
   incoming: { repeatable: false },
   serial: { repeatable: false },
   guest: { repeatable: false },
+  trace: { repeatable: true },
   display: { repeatable: false },
   vga: { repeatable: false },
   accel: { repeatable: false },
@@ -133,6 +135,7 @@ export function parseVmCommandLine(argv: readonly string[]): VmConfig {
     guest,
     startPaused: flags.has('S'),
     nodefaults,
+    trace: all('trace').map(parseTrace),
     warnings,
   };
 }

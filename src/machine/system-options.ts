@@ -4,6 +4,7 @@
  * VmConfig piece, or throws one line naming the option.
  */
 
+import { matchTraceEvents } from '../core/index.js';
 import { MEMFD_REGION_MAX_BYTES } from '../host/index.vmm.js';
 import { MACHINE_TYPES, MAX_VCPUS, findMachineType } from './machine-types.js';
 import type { MachineType } from './machine-types.js';
@@ -109,6 +110,23 @@ export function parseIncoming(text: string): IncomingConfig {
   if (text.startsWith('unix:') && text.length > 'unix:'.length) return { kind: 'unix', uri: text, path: text.slice('unix:'.length) };
   if (text.startsWith('file:') && text.length > 'file:'.length) return { kind: 'file', uri: text, path: text.slice('file:'.length) };
   throw optionError('-incoming', `unsupported URI '${text}' (vmig takes defer, tcp:HOST:PORT, unix:PATH or file:PATH)`);
+}
+
+/**
+ * `-trace [enable=]PATTERN`: enable the trace events the glob matches (QEMU's
+ * syntax). vmig's trace backend is memory, read with QMP x-vmig-query-trace,
+ * so QEMU's events= and file= have nothing to act on and are refused.
+ */
+export function parseTrace(text: string): string {
+  const bag = new OptionBag('-trace', splitOption('-trace', text, 'enable'));
+  const pattern = bag.string('enable');
+  for (const k of ['events', 'file']) {
+    if (bag.has(k)) throw optionError('-trace', `${k}= is not supported: vmig keeps trace events in memory (read them with QMP x-vmig-query-trace); use -trace enable=PATTERN`);
+  }
+  bag.finish(['enable']);
+  if (pattern === undefined || pattern === '') throw optionError('-trace', 'a pattern is required, e.g. -trace enable=migrate_*');
+  if (matchTraceEvents(pattern).length === 0) throw optionError('-trace', `no trace event matches '${pattern}' (docs/BENCHMARKS.md, "Tracing", lists them)`);
+  return pattern;
 }
 
 /** `-serial none|null|stdio|file:PATH`. */

@@ -87,6 +87,8 @@ export interface VmConfig {
   /** -S: do not start the vCPUs until `cont`. */
   readonly startPaused: boolean;
   readonly nodefaults: boolean;
+  /** -trace: the trace-event patterns to enable at start (core/trace.ts). */
+  readonly trace: readonly string[];
   /** Accepted but worth saying (unused netdev, mq=off with several queues, clamped sizes). */
   readonly warnings: readonly string[];
 }

@@ -12,7 +12,7 @@
  * decoded at MMIO offset 0. vCPU 0 takes all interrupts.
  */
 
-import { VmigError } from '../core/index.js';
+import { VmigError, trace } from '../core/index.js';
 import { GuestMemory } from '../memory/index.js';
 import { TapBackend } from '../backends/index.js';
 import { VirtioNetDevice } from '../devices/net/index.js';
@@ -27,6 +27,7 @@ import type { MigratableVm } from '../migration/index.control.js';
 import { MigrationController, loadMigrationEngine } from './migration-commands.js';
 import { DevicePropertyStore } from './device-property-store.js';
 import { registerMachineQmpCommands } from './machine-qmp-commands.js';
+import { registerTraceQmpCommands } from './trace-qmp-commands.js';
 import type { TapNetdevConfig, VmConfig } from './vm-config.js';
 
 /** QEMU's RunState names: inmigrate (waiting for an incoming migration), finish-migrate (the source's stop-and-copy), postmigrate (the guest moved away). */
@@ -236,10 +237,12 @@ export class Vm implements MigratableVm {
   /** stop: vCPUs park, the NIC stops moving frames (QEMU vm_stop). */
   async pause(): Promise<void> {
     if (this.#state !== 'running') return;
+    trace('vm_pause_requested');
     for (const v of this.vcpus) v.requestPause();
     // Park them with this thread blocked for up to PAUSE_BLOCK_NS (then through the event loop): see Vcpu.pause.
     const blockUntilNs = process.hrtime.bigint() + PAUSE_BLOCK_NS;
     await Promise.all(this.vcpus.map((v) => v.pause({ blockUntilNs })));
+    trace('vm_vcpus_parked');
     // Kicks rung before they parked reach the NIC before it is quiesced (the event loop may not have run since).
     for (const v of this.vcpus) v.flushDoorbells();
     // As the vCPUs timed it: request → the last one parked.
@@ -255,6 +258,7 @@ export class Vm implements MigratableVm {
     // vCPUs first: their doorbells reach the NIC only through this thread's
     // event loop, after this function, so the NIC is unquiesced in time.
     for (const v of this.vcpus) v.resume();
+    trace('vm_vcpus_resumed');
     vcpusRunning?.();
     this.nic?.unquiesce();
     this.#state = 'running';
@@ -383,6 +387,7 @@ export class Vm implements MigratableVm {
       },
     });
     this.migration.register(r, () => this.#state);
+    registerTraceQmpCommands(r);
     r.register({ name: 'x-vmig-query-timing', handler: () => ({ 'pause-ms': this.timing.pauseMs, 'resume-ms': this.timing.resumeMs }) });
   }
 }

@@ -14,7 +14,7 @@
  * (vmig run -incoming) exits non-zero, as QEMU does.
  */
 
-import { ByteReader, ByteWriter, VmigError, describeError } from '../core/index.js';
+import { ByteReader, ByteWriter, VmigError, describeError, trace } from '../core/index.js';
 import { listenMigration, readMigrationFile } from '../host/index.js';
 import type { MigrationLink, MigrationListener } from '../host/index.js';
 import { GUEST_FIRMWARE_BUILD_ID, GUEST_RAM_LAYOUT_VERSION } from '../guest/index.vmm.js';
@@ -132,6 +132,7 @@ export class IncomingMigration {
     }
     this.#listener = await listenMigration(u.kind === 'tcp' ? { kind: 'tcp', host: u.host, port: u.port } : { kind: 'unix', path: u.path }, (link) => {
       this.#link = link;
+      trace('incoming_accepted');
       void this.#listener?.close();
       return handlers;
     });
@@ -247,6 +248,7 @@ export class IncomingMigration {
       this.#guestChecked = true;
     } else if (h.idstr === VCPU_SECTION_IDSTR) {
       if (h.instanceId >= vm.vcpus.length) throw new VmigError('ERR_MIGRATE_BAD_STREAM', `the stream has state for vCPU ${h.instanceId}; this VM has ${vm.vcpus.length}`);
+      if (this.#vcpuStates.size === 0) trace('incoming_device_section');
       this.#vcpuStates.set(h.instanceId, state as unknown as VcpuSectionState);
     } else if (h.idstr === `${vm.nicIdstr}-early`) {
       // Provisional: loaded into the device now (all but what RAM holds) and the backend set up from it;
@@ -255,6 +257,7 @@ export class IncomingMigration {
       vm.nic!.loadProvisional(state as unknown as VirtioSavedState);
       this.#earlySetupMs += nowMs() - t0;
       this.#earlyState = state as unknown as VirtioSavedState;
+      trace('incoming_early_loaded');
       if (this.#ackPending) this.#ack();
       // The switchover's resync runs warm (warm-up.ts); only while nothing else has started.
       void warmUpResync(vm.nic!, this.#earlyState, { stop: () => this.#switchedOver || this.#status !== 'active' }).catch(() => undefined);
@@ -278,6 +281,7 @@ export class IncomingMigration {
     const nic = vm.nic;
     const t0 = nowMs();
     this.#eofAt = t0;
+    trace('incoming_eof', undefined, t0);
     if (nic) nic.setAnnounceParams(this.#opts.announce);
     if (nic && !this.#netState && this.#earlyState && this.#delta) {
       // The full section's codec only for a full reload: nothing is built for it on the common path.
@@ -293,6 +297,7 @@ export class IncomingMigration {
     const t1 = nowMs();
     nic?.attachBackend();
     const t2 = nowMs();
+    trace('incoming_devices_applied', undefined, t2);
     for (const v of vm.vcpus) {
       const st = this.#vcpuStates.get(v.index)!;
       v.setGuestNowNs(st.guestClockNs);
@@ -311,6 +316,7 @@ export class IncomingMigration {
       if (this.#returnPath) this.#reply({ type: 'shut', status: 0 });
     });
     const t5 = nowMs();
+    trace('incoming_running', undefined, t4);
     // The first RARP now, right after the resume (QEMU arms qemu_announce_self's
     // timer for "now" and runs vm_start; the timer fires from its main loop).
     // A timer here would wait for the event loop's next timers phase — measured

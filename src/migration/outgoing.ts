@@ -17,7 +17,7 @@
  * the guest never runs on both sides, or on neither.
  */
 
-import { ByteWriter, VmigError, describeError } from '../core/index.js';
+import { ByteWriter, VmigError, describeError, trace } from '../core/index.js';
 import { connectMigration, openMigrationFileSink } from '../host/index.js';
 import type { MigrationLink } from '../host/index.js';
 import { GUEST_FIRMWARE_BUILD_ID, GUEST_RAM_LAYOUT_VERSION } from '../guest/index.vmm.js';
@@ -199,6 +199,7 @@ export class OutgoingMigration {
     this.#setStatus('setup');
     try {
       await this.#race(this.#open());
+      trace('migrate_setup');
       const enc = new StreamEncoder({}, SEND_BUFFER_BYTES);
       this.#setupHead(enc);
       await this.#sender.flush(enc, 'none');
@@ -228,7 +229,10 @@ export class OutgoingMigration {
       onData: (chunk) => {
         try {
           for (const m of rp.push(chunk)) {
-            if (m.type === 'switchover-ack') this.#switchoverAcked = true;
+            if (m.type === 'switchover-ack') {
+              this.#switchoverAcked = true;
+              trace('migrate_early_acked');
+            }
             else if (m.type === 'report' && m.report.hello) this.#destHello = m.report.hello;
             else if (m.type === 'report') {
               this.#destReport = m.report;
@@ -297,6 +301,7 @@ export class OutgoingMigration {
     const before = enc.pendingBytes;
     this.#fullSection(enc, { kind: 'full', sectionId: SECTION_ID.nicEarly, idstr: `${vm.nicIdstr}-early`, instanceId: 0, version: nic.sectionVmsd().version }, nic.sectionVmsd(), st as unknown as VmState, nic.vmstateContext());
     this.#early.earlyBytes = enc.pendingBytes - before;
+    trace('migrate_early_sent');
   }
 
   #setupRam(enc: StreamEncoder): void {
@@ -370,6 +375,7 @@ export class OutgoingMigration {
       const elapsed = Math.max(nowMs() - passStart, 0.001);
       const snap = mem.dirty.fetchAndClear();
       const dirty = snap.count();
+      trace('migrate_pass_end', dirty);
       this.#ram.dirtySyncCount++;
       if (this.#opts.capabilities.has('events')) this.#vm.emitEvent('MIGRATION_PASS', { pass: this.#ram.dirtySyncCount });
       const sent = this.#ram.transferred - bytesBefore;
@@ -400,6 +406,7 @@ export class OutgoingMigration {
   async #stopAndCopy(enc: StreamEncoder, last: DirtySnapshot): Promise<void> {
     const vm = this.#vm;
     this.#downtimeStart = nowMs();
+    trace('migrate_stop', undefined, this.#downtimeStart);
     this.#setStatus('device');
     this.#phases.vcpuPause = await vm.stopForMigration();
     this.#vmStopped = true;
@@ -410,6 +417,7 @@ export class OutgoingMigration {
     const scanner = new PageScanner(vm.memory);
     await this.#sender.sendPages(enc, scanner, finalPages, 'end', 'none');
     const tRam = nowMs();
+    trace('migrate_final_ram_sent', finalPages.length, tRam);
     this.#phases.ramSave = tRam - t0;
     for (const v of vm.vcpus) {
       const st: VcpuSectionState = { guestClockNs: v.guestNowNs(), irqPending: v.pendingInterrupts };
@@ -435,6 +443,7 @@ export class OutgoingMigration {
     }
     enc.eof();
     const t1 = nowMs();
+    trace('migrate_device_saved', enc.pendingBytes, t1);
     this.#phases.deviceSave = t1 - tRam;
     await this.#sender.flush(enc, 'none');
     if (this.#opts.uri.kind === 'file') {
@@ -445,6 +454,7 @@ export class OutgoingMigration {
       await this.#race(this.#link!.drained());
     }
     this.#phases.finalTransfer = nowMs() - t1;
+    trace('migrate_drained', undefined, t1 + this.#phases.finalTransfer);
     this.#ram.downtimeBytes = this.#ram.transferred - bytesBefore;
     this.#ram.remaining = 0;
     if (!this.#returnPath) {
@@ -454,6 +464,7 @@ export class OutgoingMigration {
     const sentAt = nowMs();
     const status = this.#shutStatus ?? (await this.#race(new Promise<number>((resolve) => (this.#shut = resolve))));
     const shutAt = nowMs();
+    trace('migrate_shut_received', status, shutAt);
     if (status !== 0) throw new VmigError('ERR_MIGRATE_DESTINATION_FAILED', this.#destReport?.error ? `the destination failed: ${this.#destReport.error}` : `the destination failed (status ${status})`);
     this.#downtimeMs = shutAt - this.#downtimeStart;
     // The trailing vmdesc goes out now: on a socket the destination only skips

@@ -16,6 +16,7 @@
  */
 
 import { NET_BUFSIZE } from '../../backends/index.js';
+import { trace } from '../../core/index.js';
 import type { NetBackend } from '../../backends/index.js';
 import type { SplitQueue } from '../../virtio/index.js';
 import { copyToRxQueue, flushTx } from './datapath.js';
@@ -58,6 +59,9 @@ export class QueuePairs {
   readonly #scratch: (Uint8Array | undefined)[];
   /** What the backend was last told per queue (resume = true). */
   readonly #reading: boolean[];
+  /** Trace the first frame each way after an unquiesce (armFirstTrace). */
+  #firstRx = false;
+  #firstTx = false;
 
   constructor(host: PairHost) {
     this.#h = host;
@@ -202,6 +206,10 @@ export class QueuePairs {
     }
     const st = h.stats[p]!;
     st.txPackets += res.completed - res.dropped;
+    if (this.#firstTx && res.completed > res.dropped) {
+      this.#firstTx = false;
+      trace('net_first_tx', p);
+    }
     st.txBytes += res.bytes;
     st.txDropped['link-down'] += res.dropped;
     if (res.completed > 0) h.notifyQueue(2 * p + 1);
@@ -236,6 +244,12 @@ export class QueuePairs {
   }
 
   /** Tell the backend which queues to read: those that can receive and hold nothing. */
+  /** The next frame each way is traced (net_first_rx / net_first_tx): the device runs again. */
+  armFirstTrace(): void {
+    this.#firstRx = true;
+    this.#firstTx = true;
+  }
+
   updateReading(): void {
     const h = this.#h;
     for (let q = 0; q < h.maxQueuePairs; q++) {
@@ -312,6 +326,10 @@ export class QueuePairs {
       if (res.kind === 'delivered') {
         const st = h.stats[pair]!;
         st.rxPackets++;
+        if (this.#firstRx) {
+          this.#firstRx = false;
+          trace('net_first_rx', pair);
+        }
         st.rxBytes += frame.length - VIRTIO_NET_HDR_V1_SIZE;
         notify.add(2 * pair);
         return 'done';

@@ -25,7 +25,7 @@
  * they mark the device broken and set DEVICE_NEEDS_RESET (QEMU's virtio_error).
  */
 
-import { VmigError } from '../../core/index.js';
+import { VmigError, trace } from '../../core/index.js';
 import type { GuestMemory } from '../../memory/index.js';
 import { VNET_HDR_LEN } from '../../backends/index.js';
 import type { NetBackend, NetBackendClient, NetOffloads } from '../../backends/index.js';
@@ -343,7 +343,9 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
   sendRarp(): boolean {
     return this.#guard(() => {
       if (!this.linkUp) return false;
-      return this.#backendCall(() => this.backend.send(0, [new Uint8Array(VNET_HDR_LEN), buildRarpFrame(this.net.configuredMac)])) ?? false;
+      const sent = this.#backendCall(() => this.backend.send(0, [new Uint8Array(VNET_HDR_LEN), buildRarpFrame(this.net.configuredMac)])) ?? false;
+      if (sent) trace('net_rarp_sent');
+      return sent;
     }, false);
   }
 
@@ -379,12 +381,15 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
     this.#quiesced = true;
     this.#announce.pause();
     this.#guard(() => this.#pairs.updateReading(), undefined);
+    trace('net_quiesced');
   }
 
   /** The VM runs again (after quiesce(), or after loadState() on the destination). */
   unquiesce(): void {
     if (!this.#quiesced) return;
     this.#quiesced = false;
+    this.#pairs.armFirstTrace();
+    trace('net_unquiesced');
     this.#guard(() => {
       this.#announce.resume();
       this.#setStatus();
