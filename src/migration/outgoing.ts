@@ -29,20 +29,22 @@ import type { JsonObject, VmState, Vmsd, VmstateContext } from '../vmstate/index
 import { PageScanner, allPages, pagesOf } from './ram-pages.js';
 import { SEND_BUFFER_BYTES, StreamSender, sleep } from './stream-sender.js';
 import { warmUpNetPaths } from './warm-up.js';
-import { buildDelta, netDeltaVmsd } from './early-net.js';
+import { encodeDeviceSections, rehearseStopEncoding } from './stop-encoding.js';
+import type { EarlyInForce, StopSectionIds } from './stop-encoding.js';
 import type { EarlyPolicy } from './early-net.js';
 import type { VirtioSavedState } from '../virtio/index.js';
 import { ReturnPathDecoder } from './return-path.js';
 import type { DestinationReport } from './return-path.js';
 import type { MigrationUri } from './uri.js';
 import { formatMigrationUri } from './uri.js';
-import { GUEST_SECTION_IDSTR, RAM_BLOCK_NAME, VCPU_SECTION_IDSTR, guestSectionVmsd, vcpuSectionVmsd } from './vmig-sections.js';
-import type { GuestSectionState, VcpuSectionState } from './vmig-sections.js';
+import { GUEST_SECTION_IDSTR, RAM_BLOCK_NAME, guestSectionVmsd } from './vmig-sections.js';
+import type { GuestSectionState } from './vmig-sections.js';
 import { emptyRamStats, nowMs, phasesJson, ramStatsJson, round3 } from './migration-types.js';
 import type { DowntimePhases, MigratableVm, MigrationCapability, MigrationParameters, MigrationStatus, RamStats } from './migration-types.js';
 
 export const SECTION_ID = { guest: 1, ram: 2, nicEarly: 3, vcpu: 10, nic: 40 } as const;
 const RAM_VERSION = 4;
+const STOP_SECTION_IDS: StopSectionIds = { vcpu: SECTION_ID.vcpu, nic: SECTION_ID.nic, ram: { sectionId: SECTION_ID.ram, version: RAM_VERSION } };
 /** How long a completed migration waits for the destination's report (phases, instants) after its SHUT. */
 const REPORT_WAIT_MS = 1000;
 /** A remainder this small goes into the downtime as it is (256 KiB). */
@@ -210,6 +212,7 @@ export class OutgoingMigration {
       this.#setStatus('active');
       // Cheap when the VM already warmed these at start (warm-up.ts).
       if (this.#vm.nic) await this.#race(warmUpNetPaths(this.#vm.nic, { runs: 3 }));
+      await this.#race(rehearseStopEncoding(this.#vm, STOP_SECTION_IDS, this.#earlyInForce(), { stop: () => this.#status !== 'active' }));
       const last = await this.#precopy(enc);
       await this.#stopAndCopy(enc, last);
       this.#complete();
@@ -302,6 +305,10 @@ export class OutgoingMigration {
     this.#fullSection(enc, { kind: 'full', sectionId: SECTION_ID.nicEarly, idstr: `${vm.nicIdstr}-early`, instanceId: 0, version: nic.sectionVmsd().version }, nic.sectionVmsd(), st as unknown as VmState, nic.vmstateContext());
     this.#early.earlyBytes = enc.pendingBytes - before;
     trace('migrate_early_sent');
+  }
+
+  #earlyInForce(): EarlyInForce | undefined {
+    return this.#early?.used && this.#earlyState ? { policy: this.#early.policy, sent: this.#earlyState } : undefined;
   }
 
   #setupRam(enc: StreamEncoder): void {
@@ -419,29 +426,9 @@ export class OutgoingMigration {
     const tRam = nowMs();
     trace('migrate_final_ram_sent', finalPages.length, tRam);
     this.#phases.ramSave = tRam - t0;
-    for (const v of vm.vcpus) {
-      const st: VcpuSectionState = { guestClockNs: v.guestNowNs(), irqPending: v.pendingInterrupts };
-      this.#fullSection(enc, { kind: 'full', sectionId: SECTION_ID.vcpu + v.index, idstr: VCPU_SECTION_IDSTR, instanceId: v.index, version: 1 }, vcpuSectionVmsd, { ...st });
-    }
-    const nic = vm.nic;
-    if (nic) {
-      const st = nic.saveState();
-      this.sentNetState = st as unknown as VmState;
-      if (this.#early?.used && this.#earlyState) {
-        const ctx = nic.vmstateContext();
-        const delta = buildDelta(this.#early.policy, this.#earlyState, st, (full) => {
-          const w = new ByteWriter(1 << 16);
-          saveState(w, nic.sectionVmsd(), full as unknown as VmState, ctx);
-          return w.finish();
-        });
-        const before = enc.pendingBytes;
-        this.#fullSection(enc, { kind: 'full', sectionId: SECTION_ID.nic, idstr: `${vm.nicIdstr}-delta`, instanceId: 0, version: netDeltaVmsd.version }, netDeltaVmsd, { ...delta } as unknown as VmState);
-        Object.assign(this.#early, { deltaBytes: enc.pendingBytes - before, changed: delta.changed, fullReload: delta.fullReload });
-      } else {
-        this.#fullSection(enc, { kind: 'full', sectionId: SECTION_ID.nic, idstr: vm.nicIdstr, instanceId: 0, version: nic.sectionVmsd().version }, nic.sectionVmsd(), st as unknown as VmState, nic.vmstateContext());
-      }
-    }
-    enc.eof();
+    const out = encodeDeviceSections(enc, vm, STOP_SECTION_IDS, this.#earlyInForce(), (e, h, vmsd, state, ctx) => this.#fullSection(e, h, vmsd, state, ctx));
+    if (out.netState) this.sentNetState = out.netState as unknown as VmState;
+    if (out.delta) Object.assign(this.#early!, { deltaBytes: out.delta.bytes, changed: out.delta.changed, fullReload: out.delta.fullReload });
     const t1 = nowMs();
     trace('migrate_device_saved', enc.pendingBytes, t1);
     this.#phases.deviceSave = t1 - tRam;

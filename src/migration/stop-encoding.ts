@@ -1,0 +1,124 @@
+/**
+ * What the source encodes once the vCPUs are parked, after the final pages:
+ * the vCPU sections, virtio-net (its full section, or the delta against what
+ * went early), EOF — and a rehearsal of all of it, final pages included.
+ *
+ * Why a rehearsal: a VMM is a migration source once in its life, and V8
+ * compiles a function on its first call and optimises it only after several.
+ * Run cold, this code cost 1–2 ms of the downtime (the switchover trace,
+ * docs/BENCHMARKS.md). The rehearsal runs it while the guest still runs,
+ * into a scratch encoder that is thrown away: nothing is sent, recorded or
+ * changed, and the real stop finds the code compiled and its inline caches set.
+ */
+
+import type { StreamEncoder, SectionHeader } from '../stream/index.js';
+import { StreamEncoder as Encoder } from '../stream/index.js';
+import { DirtySnapshot } from '../memory/index.js';
+import { saveState } from '../vmstate/index.js';
+import type { VmState, Vmsd, VmstateContext } from '../vmstate/index.js';
+import { ByteWriter } from '../core/index.js';
+import type { VirtioSavedState } from '../virtio/index.js';
+import { buildDelta, netDeltaVmsd } from './early-net.js';
+import type { EarlyPolicy } from './early-net.js';
+import { emptyRamStats } from './migration-types.js';
+import type { MigratableVm } from './migration-types.js';
+import { PageScanner, pagesOf } from './ram-pages.js';
+import { StreamSender } from './stream-sender.js';
+import { VCPU_SECTION_IDSTR, vcpuSectionVmsd } from './vmig-sections.js';
+import type { VcpuSectionState } from './vmig-sections.js';
+
+/** Writes one full section (the real stop also records it for the vmdesc). */
+export type SectionWriter = (enc: StreamEncoder, h: SectionHeader, vmsd: Vmsd, state: VmState, ctx?: VmstateContext) => void;
+
+export interface StopSectionIds {
+  vcpu: number;
+  nic: number;
+  ram: { sectionId: number; version: number };
+}
+
+/** The early migration in force: the policy and what went in the early section. */
+export interface EarlyInForce {
+  policy: EarlyPolicy;
+  sent: VirtioSavedState;
+}
+
+export interface DeviceSectionsOutcome {
+  /** virtio-net's state as saved at the stop. */
+  netState?: VirtioSavedState;
+  /** With early migration: the delta section's size and what it carried. */
+  delta?: { bytes: number; changed: string[]; fullReload: boolean };
+}
+
+/** vCPU sections, virtio-net (full, or the delta against `early.sent`), EOF. */
+export function encodeDeviceSections(enc: StreamEncoder, vm: MigratableVm, ids: StopSectionIds, early: EarlyInForce | undefined, section: SectionWriter): DeviceSectionsOutcome {
+  for (const v of vm.vcpus) {
+    const st: VcpuSectionState = { guestClockNs: v.guestNowNs(), irqPending: v.pendingInterrupts };
+    section(enc, { kind: 'full', sectionId: ids.vcpu + v.index, idstr: VCPU_SECTION_IDSTR, instanceId: v.index, version: 1 }, vcpuSectionVmsd, { ...st });
+  }
+  const out: DeviceSectionsOutcome = {};
+  const nic = vm.nic;
+  if (nic) {
+    const st = nic.saveState();
+    out.netState = st;
+    if (early) {
+      const ctx = nic.vmstateContext();
+      const delta = buildDelta(early.policy, early.sent, st, (full) => {
+        const w = new ByteWriter(1 << 16);
+        saveState(w, nic.sectionVmsd(), full as unknown as VmState, ctx);
+        return w.finish();
+      });
+      const before = enc.pendingBytes;
+      section(enc, { kind: 'full', sectionId: ids.nic, idstr: `${vm.nicIdstr}-delta`, instanceId: 0, version: netDeltaVmsd.version }, netDeltaVmsd, { ...delta } as unknown as VmState);
+      out.delta = { bytes: enc.pendingBytes - before, changed: delta.changed, fullReload: delta.fullReload };
+    } else {
+      section(enc, { kind: 'full', sectionId: ids.nic, idstr: vm.nicIdstr, instanceId: 0, version: nic.sectionVmsd().version }, nic.sectionVmsd(), st as unknown as VmState, nic.vmstateContext());
+    }
+  }
+  enc.eof();
+  return out;
+}
+
+/** Pages a rehearsal encodes as the final pass: few enough that no batch is ever flushed. */
+const REHEARSAL_PAGES = 16;
+export const REHEARSAL_RUNS = 12;
+
+/**
+ * `runs` dry runs of the stop's encoding, one per event-loop turn (the
+ * guest's NIC shares this thread): an END section of a few pages merged from
+ * two dirty snapshots as the stop merges them, then encodeDeviceSections.
+ * Guest RAM and device state are only read; `stop()` ends it early.
+ */
+export async function rehearseStopEncoding(vm: MigratableVm, ids: StopSectionIds, early: EarlyInForce | undefined, options: { runs?: number; stop?: () => boolean } = {}): Promise<void> {
+  const enc = new Encoder({}, 1 << 20);
+  const sender = new StreamSender({
+    get link(): never {
+      throw new Error('a rehearsal never sends');
+    },
+    checkCancelled: () => undefined,
+    maxBandwidth: 0,
+    race: (p) => p,
+    ram: emptyRamStats(vm.memory.size),
+    ramSection: ids.ram,
+  });
+  const words = new Uint32Array(Math.ceil(vm.memory.pageCount / 32));
+  const a = new DirtySnapshot(vm.memory.pageCount, words);
+  const spread = Math.max(1, Math.floor(vm.memory.pageCount / REHEARSAL_PAGES));
+  const b = new DirtySnapshot(vm.memory.pageCount, words.map(() => 0));
+  for (let k = 0; k < REHEARSAL_PAGES && k * spread < vm.memory.pageCount; k++) {
+    const page = k * spread;
+    (k % 2 === 0 ? a : b).words[page >>> 5]! |= 1 << (page & 31);
+  }
+  const scanner = new PageScanner(vm.memory);
+  const write: SectionWriter = (e, h, vmsd, state, ctx = {}) => {
+    e.sectionHeader(h);
+    saveState(e.w, vmsd, state, ctx);
+    e.footer(h.sectionId);
+  };
+  for (let i = 0; i < (options.runs ?? REHEARSAL_RUNS); i++) {
+    if (options.stop?.()) return;
+    await sender.sendPages(enc, scanner, pagesOf(a, b), 'end', 'none');
+    encodeDeviceSections(enc, vm, ids, early, write);
+    enc.take();
+    await new Promise<void>((r) => setImmediate(r));
+  }
+}
