@@ -7,11 +7,13 @@
  * reload under rfc — each of the eleven categories under both policies, one
  * guest chained through the migrations. The destination ends with the
  * source's device state field by field and the guest keeps working. A
- * set_link on the destination during its incoming migration does not
- * survive the load (classic and early). A destination with early-mig off
- * negotiates the migration down to the classic path. On every path the announce runs once (exactly
- * announce-rounds host-side RARPs on the bridge). Machine-type defaults and
- * overrides reach qom-get.
+ * renegotiation during pre-copy (a transport change) reloads in full under
+ * per-delta too, with the exact set of categories it brings. A set_link on
+ * the destination during its incoming migration does not survive the load
+ * (classic and early). A destination with early-mig off negotiates the
+ * migration down to the classic path. On every path the announce runs once
+ * (exactly announce-rounds host-side RARPs on the bridge). Machine-type
+ * defaults and overrides reach qom-get.
  */
 
 import assert from 'node:assert/strict';
@@ -271,6 +273,50 @@ describe('early virtio-net migration between two VMMs', { skip, concurrency: fal
     assert.equal(st.net.pairs, 2);
     assert.deepEqual(st.net.interfaces.map((i) => i.vlan).sort(), [0, 42, 43]);
     await src.quit();
+  });
+
+  /**
+   * A transport change under per-delta: after the early section the guest
+   * re-binds its NIC asking for fewer features (GUEST_ANNOUNCE and CTRL_VLAN
+   * left out, as a driver built or loaded without them does), and on the next
+   * migration for all of them again. No handler applies renegotiated
+   * features, so per-delta reloads in full. One category moves with them,
+   * exactly: the VLAN filter, which virtio_net_set_features fills from
+   * CTRL_VLAN (all VLANs pass without it; none until added with it).
+   * Everything else the reset and re-probe touch comes back as it was: the
+   * rings at the same addresses and sizes, their vectors and queue_sel
+   * (`vq`), the status register (`device-status`), the MAC and an empty MAC
+   * table, the rx mode the driver programs at open (`rx-filter`), the queue
+   * pairs and the offloads derived from the unchanged GUEST_CSUM
+   * (`offloads-mq`), RSS off, and the config-space copy, whose fields do not
+   * depend on the negotiated features (and which no announce has touched: a
+   * fresh guest, then one that did not negotiate GUEST_ANNOUNCE).
+   */
+  test('a renegotiation during pre-copy (the guest re-binds with fewer features, then with all again): per-delta reloads in full, the destination ends with the source\'s state, the guest keeps working', async () => {
+    const guest = (vm: VmProcess, op: Record<string, unknown>) => vm.qmp.execute('x-vmig-guest', op);
+    const vlanFilter = async (vm: VmProcess) => ((await vm.qmp.execute('query-rx-filter')) as { vlan: string }[])[0]!.vlan;
+    const announcements = async (vm: VmProcess) => ((await vm.guestStatus()).net as { announcements: number }).announcements;
+    const src = await startVm();
+    await src.waitReady();
+    assert.equal(await vlanFilter(src), 'none', 'CTRL_VLAN negotiated, no VLAN added');
+    await assert.rejects(guest(src, { op: 'reprobe', 'features-off': ['mq'] }), /features-off: "mq" is not a feature this driver can do without/);
+    const before = await announcements(src);
+
+    const fewer = await migrate(src, {}, async () => void (await guest(src, { op: 'reprobe', 'features-off': ['guest_announce', 'ctrl_vlan'] })), { policy: 'per-delta' });
+    assert.equal(fewer.early.used, true);
+    assert.equal(fewer.early.policy, 'per-delta');
+    assert.deepEqual(fewer.early.changed, ['vlan', 'transport']);
+    assert.equal(fewer.early['full-reload'], true, 'a transport change reloads under per-delta');
+    assert.equal(await vlanFilter(fewer.dst), 'all', 'without CTRL_VLAN every VLAN passes');
+    assert.equal(await announcements(fewer.dst), before, 'without GUEST_ANNOUNCE the destination does not ask the guest to announce');
+
+    // Back to every feature: the same two parts move the other way.
+    const all = await migrate(fewer.dst, {}, async () => void (await guest(fewer.dst, { op: 'reprobe' })), { policy: 'per-delta' });
+    assert.deepEqual(all.early.changed, ['vlan', 'transport']);
+    assert.equal(all.early['full-reload'], true, 'a transport change reloads under per-delta');
+    assert.equal(await vlanFilter(all.dst), 'none');
+    assert.ok((await announcements(all.dst)) > before, 'GUEST_ANNOUNCE again: the destination asked the guest to announce');
+    await all.dst.quit();
   });
 
   test('a destination with early-mig off negotiates down to the classic path, and says so', async () => {
