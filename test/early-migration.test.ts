@@ -7,10 +7,13 @@
  * reload under rfc — each of the eleven categories under both policies, one
  * guest chained through the migrations. The destination ends with the
  * source's device state field by field and the guest keeps working. A
- * destination with early-mig off negotiates the migration down to the
- * classic path. On every path the announce runs once (exactly
- * announce-rounds host-side RARPs on the bridge). Machine-type defaults and
- * overrides reach qom-get.
+ * renegotiation during pre-copy (a transport change) reloads in full under
+ * per-delta too, with the exact set of categories it brings. A set_link on
+ * the destination during its incoming migration does not survive the load
+ * (classic and early). A destination with early-mig off negotiates the
+ * migration down to the classic path. On every path the announce runs once
+ * (exactly announce-rounds host-side RARPs on the bridge). Machine-type
+ * defaults and overrides reach qom-get.
  */
 
 import assert from 'node:assert/strict';
@@ -58,10 +61,28 @@ describe('early virtio-net migration between two VMMs', { skip, concurrency: fal
   /** The host-side RARPs (ethertype 0x8035) from the guest's MAC seen on the bridge, until `stop()`. */
   const countRarps = () => countGuestFrames(ns, 'br0', '8035');
 
+  /** Until the destination holds the early section (loaded provisionally): its query-migrate says so. */
+  async function earlyLoaded(dst: VmProcess): Promise<void> {
+    for (let i = 0; ; i++) {
+      const info = (await dst.qmp.execute('query-migrate')) as { 'x-vmig'?: { 'early-mig'?: { 'early-loaded'?: boolean } } };
+      if (info['x-vmig']?.['early-mig']?.['early-loaded']) return;
+      assert.ok(i < 1000, 'the destination did not load the early section');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  /** QMP set_link on a destination during its incoming migration: in QEMU the load's (the source's) link state wins. */
+  const destinationLinkDown = (dst: VmProcess) => dst.qmp.execute('set_link', { name: 'n0', up: false }).then(() => undefined);
+
+  /** The guest's own view of its link (the status it last read from its config space). */
+  const guestLink = async (vm: VmProcess) => ((await vm.guestStatus()).net as { link: boolean }).link;
+
   /** The announce rounds (QEMU's defaults 50/550/5/100 ms) end 1.25 s after the switchover; a second run would too. */
   const ANNOUNCE_WINDOW_MS = 1800;
 
   interface MigrateOptions {
+    /** Run on the destination once it listens, before the migration starts (no section has arrived). */
+    beforeMigrate?: (dst: VmProcess) => Promise<void>;
     /** early-mig-policy on the source's device for this migration (qom-set). */
     policy?: 'rfc' | 'per-delta';
     /** Host-side RARPs expected after the switchover (0 with the link down). */
@@ -72,9 +93,11 @@ describe('early virtio-net migration between two VMMs', { skip, concurrency: fal
     after?: (dst: VmProcess) => Promise<void>;
   }
 
-  async function migrate(src: VmProcess, dstExtra: Partial<VmSpec>, during?: () => Promise<void>, o: MigrateOptions = {}) {
+  /** `during` runs once the migration is active, with the pre-copy slowed to 4 MB/s. */
+  async function migrate(src: VmProcess, dstExtra: Partial<VmSpec>, during?: (dst: VmProcess) => Promise<void>, o: MigrateOptions = {}) {
     const port = 5500 + n;
     const dst = await startVm({ ...dstExtra, incoming: `tcp:127.0.0.1:${port}` });
+    await o.beforeMigrate?.(dst);
     const rarps = await countRarps();
     await dst.qmp.execute('migrate-set-parameters', { 'x-vmig-record-device-state': true });
     if (o.policy) await src.qmp.execute('qom-set', { path: '/machine/peripheral-anon/device[0]', property: 'early-mig-policy', value: o.policy });
@@ -84,7 +107,7 @@ describe('early virtio-net migration between two VMMs', { skip, concurrency: fal
     await src.qmp.execute('migrate', { uri: `tcp:127.0.0.1:${port}` });
     if (during) {
       await src.qmp.waitForEvent('MIGRATION', { since: mark, predicate: (e) => (e.data as { status: string }).status === 'active' });
-      await during();
+      await during(dst);
       await src.qmp.execute('migrate-set-parameters', { 'max-bandwidth': 1 << 30 });
     }
     const ev = await src.qmp.waitForEvent('MIGRATION', { since: mark, timeoutMs: 60_000, predicate: (e) => ['completed', 'failed'].includes((e.data as { status: string }).status) });
@@ -127,21 +150,29 @@ describe('early virtio-net migration between two VMMs', { skip, concurrency: fal
   let baselineNet = NaN;
   let baselinePhases = '';
 
-  test('early-mig off: the classic path, and the destination\'s virtio-net work inside the downtime', async () => {
+  test('early-mig off: the classic path, and the destination\'s virtio-net work inside the downtime; a set_link on the destination before the load does not survive it', async () => {
     const src = await startVm({ deviceExtra: 'early-mig=off' });
     await src.waitReady();
-    const r = await migrate(src, { deviceExtra: 'early-mig=off' });
+    // The helper checks the state (the link is in it) and pings the guest.
+    const r = await migrate(src, { deviceExtra: 'early-mig=off' }, undefined, { beforeMigrate: destinationLinkDown });
     assert.equal(r.early.used, false);
     assert.equal(r.early['negotiated-down'], 'early-mig is off on the source');
+    assert.equal(await guestLink(r.dst), true, "the guest's link");
     baselineNet = r.netDowntimeMs;
     baselinePhases = JSON.stringify(r.destination?.phases);
     await r.dst.quit();
   });
 
-  test('nothing changed: only the minimal state at the stop, no reload, far less destination work inside the downtime', async (t) => {
+  test('nothing changed: only the minimal state at the stop, no reload, far less destination work inside the downtime; a set_link on the destination after its early load does not survive the switchover', async (t) => {
     const src = await startVm();
     await src.waitReady();
-    const r = await migrate(src, {});
+    // The link goes down on the destination while it holds the early state; the source's stays up, so the delta
+    // carries no net-status. The helper checks the state (the link is in it) and pings the guest.
+    const r = await migrate(src, {}, async (dst) => {
+      await earlyLoaded(dst);
+      await destinationLinkDown(dst);
+    });
+    assert.equal(await guestLink(r.dst), true, "the guest's link");
     assert.equal(r.early.used, true);
     assert.equal(r.early.policy, 'per-delta');
     assert.deepEqual(r.early.changed, []);
@@ -242,6 +273,50 @@ describe('early virtio-net migration between two VMMs', { skip, concurrency: fal
     assert.equal(st.net.pairs, 2);
     assert.deepEqual(st.net.interfaces.map((i) => i.vlan).sort(), [0, 42, 43]);
     await src.quit();
+  });
+
+  /**
+   * A transport change under per-delta: after the early section the guest
+   * re-binds its NIC asking for fewer features (GUEST_ANNOUNCE and CTRL_VLAN
+   * left out, as a driver built or loaded without them does), and on the next
+   * migration for all of them again. No handler applies renegotiated
+   * features, so per-delta reloads in full. One category moves with them,
+   * exactly: the VLAN filter, which virtio_net_set_features fills from
+   * CTRL_VLAN (all VLANs pass without it; none until added with it).
+   * Everything else the reset and re-probe touch comes back as it was: the
+   * rings at the same addresses and sizes, their vectors and queue_sel
+   * (`vq`), the status register (`device-status`), the MAC and an empty MAC
+   * table, the rx mode the driver programs at open (`rx-filter`), the queue
+   * pairs and the offloads derived from the unchanged GUEST_CSUM
+   * (`offloads-mq`), RSS off, and the config-space copy, whose fields do not
+   * depend on the negotiated features (and which no announce has touched: a
+   * fresh guest, then one that did not negotiate GUEST_ANNOUNCE).
+   */
+  test('a renegotiation during pre-copy (the guest re-binds with fewer features, then with all again): per-delta reloads in full, the destination ends with the source\'s state, the guest keeps working', async () => {
+    const guest = (vm: VmProcess, op: Record<string, unknown>) => vm.qmp.execute('x-vmig-guest', op);
+    const vlanFilter = async (vm: VmProcess) => ((await vm.qmp.execute('query-rx-filter')) as { vlan: string }[])[0]!.vlan;
+    const announcements = async (vm: VmProcess) => ((await vm.guestStatus()).net as { announcements: number }).announcements;
+    const src = await startVm();
+    await src.waitReady();
+    assert.equal(await vlanFilter(src), 'none', 'CTRL_VLAN negotiated, no VLAN added');
+    await assert.rejects(guest(src, { op: 'reprobe', 'features-off': ['mq'] }), /features-off: "mq" is not a feature this driver can do without/);
+    const before = await announcements(src);
+
+    const fewer = await migrate(src, {}, async () => void (await guest(src, { op: 'reprobe', 'features-off': ['guest_announce', 'ctrl_vlan'] })), { policy: 'per-delta' });
+    assert.equal(fewer.early.used, true);
+    assert.equal(fewer.early.policy, 'per-delta');
+    assert.deepEqual(fewer.early.changed, ['vlan', 'transport']);
+    assert.equal(fewer.early['full-reload'], true, 'a transport change reloads under per-delta');
+    assert.equal(await vlanFilter(fewer.dst), 'all', 'without CTRL_VLAN every VLAN passes');
+    assert.equal(await announcements(fewer.dst), before, 'without GUEST_ANNOUNCE the destination does not ask the guest to announce');
+
+    // Back to every feature: the same two parts move the other way.
+    const all = await migrate(fewer.dst, {}, async () => void (await guest(fewer.dst, { op: 'reprobe' })), { policy: 'per-delta' });
+    assert.deepEqual(all.early.changed, ['vlan', 'transport']);
+    assert.equal(all.early['full-reload'], true, 'a transport change reloads under per-delta');
+    assert.equal(await vlanFilter(all.dst), 'none');
+    assert.ok((await announcements(all.dst)) > before, 'GUEST_ANNOUNCE again: the destination asked the guest to announce');
+    await all.dst.quit();
   });
 
   test('a destination with early-mig off negotiates down to the classic path, and says so', async () => {

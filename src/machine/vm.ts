@@ -378,7 +378,7 @@ export class Vm implements MigratableVm {
     });
     r.register<{ op: string } & Record<string, unknown>>({
       name: 'x-vmig-guest',
-      args: { op: 'str', '*mac': 'str', '*promisc': 'bool', '*allmulti': 'bool', '*alluni': 'bool', '*nomulti': 'bool', '*nouni': 'bool', '*nobcast': 'bool', '*id': 'int', '*ip': 'str', '*pairs': 'int', '*hash-types': 'int', '*indirection': { list: 'int' }, '*key': 'str', '*csum': 'bool', '*tso4': 'bool', '*tso6': 'bool', '*ecn': 'bool', '*ufo': 'bool', '*ring-size': 'int', '*ms': 'int' },
+      args: { op: 'str', '*mac': 'str', '*promisc': 'bool', '*allmulti': 'bool', '*alluni': 'bool', '*nomulti': 'bool', '*nouni': 'bool', '*nobcast': 'bool', '*id': 'int', '*ip': 'str', '*pairs': 'int', '*hash-types': 'int', '*indirection': { list: 'int' }, '*key': 'str', '*csum': 'bool', '*tso4': 'bool', '*tso6': 'bool', '*ecn': 'bool', '*ufo': 'bool', '*ring-size': 'int', '*features-off': { list: 'str' }, '*ms': 'int' },
       handler: async (a) => {
         if (this.#state !== 'running') throw new QmpError('GenericError', `The guest is ${this.#state}; admin commands need a running guest`);
         const res = await this.admin.request(a);

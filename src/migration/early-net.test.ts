@@ -179,6 +179,31 @@ describe('early virtio-net migration: categories and deltas', () => {
     });
   }
 
+  // QMP set_link on the destination after its early load: the delta never carries net-status unless the source changed it.
+  test("set_link on the destination after the early load does not survive the switchover: the source's state, whatever the delta carries", async () => {
+    const cases: [string, (h: NetHarness) => void][] = [
+      ['nothing changed', () => {}],
+      ['the MAC changed', CHANGES[0]![2] as (h: NetHarness) => void],
+      ["the source's own link went down", (h) => h.device.setLinkUp(false)],
+    ];
+    for (const [what, change] of cases) {
+      const h = device();
+      const early = h.device.saveState();
+      change(h);
+      const now = h.device.saveState();
+      for (const policy of ['rfc', 'per-delta'] as EarlyPolicy[]) {
+        const label = `${what} (${policy})`;
+        const d = wire(buildDelta(policy, early, now, codec(h).encode));
+        const dst = destination(h, early);
+        dst.device.setLinkUp(!h.device.linkUp);
+        applyEarlySwitchover(dst.device, codec(h).decode(codec(h).encode(early)), d, codec(h).decode);
+        dst.device.attachBackend();
+        assert.deepEqual(codec(h).encode(dst.device.saveState()), codec(h).encode(now), `${label}: the destination's device state`);
+        assert.equal(dst.backend.linkUp, h.device.linkUp, `${label}: the backend's link`);
+      }
+    }
+  });
+
   test('the delta section is small with nothing changed, and malformed ones are typed errors', () => {
     const h = device();
     const s = h.device.saveState();

@@ -35,7 +35,7 @@ import { applyEarlySwitchover, netDeltaVmsd } from './early-net.js';
 import type { NetDelta } from './early-net.js';
 import { warmUpNetPaths, warmUpResync } from './warm-up.js';
 import type { SelfAnnounce } from './self-announce.js';
-import { nowMs, phasesJson } from './migration-types.js';
+import { nowMs, phasesJson, round3 } from './migration-types.js';
 import type { DowntimePhases, MigratableVm, MigrationStatus } from './migration-types.js';
 
 export interface IncomingOptions {
@@ -109,7 +109,11 @@ export class IncomingMigration {
       const u = this.#opts.uri;
       out['socket-address'] = [u.kind === 'tcp' ? { type: 'inet', host: u.host, port: String(this.listeningUri.split(':').pop()) } : { type: 'unix', path: u.path }];
     }
-    if (Object.keys(this.#phases).length > 0) out['x-vmig'] = { 'downtime-phases': phasesJson(this.#phases) };
+    const x: Record<string, unknown> = {};
+    if (Object.keys(this.#phases).length > 0) x['downtime-phases'] = phasesJson(this.#phases);
+    // The early section is in the device (loadProvisional) from here on: what a host command on this side now meets.
+    if (this.#earlyState) x['early-mig'] = { 'early-loaded': true, 'setup-load-ms': round3(this.#earlySetupMs) };
+    if (Object.keys(x).length > 0) out['x-vmig'] = x;
     return out;
   }
 

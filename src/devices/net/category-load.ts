@@ -6,7 +6,9 @@
  * A full load applies every category; an early migration's switchover
  * applies only the categories that changed since the early section, on a
  * device that already holds that section (loaded provisionally in the setup
- * phase). Each handler writes exactly the fields its category owns; what
+ * phase) — and net-status in any case, which a set_link on the destination
+ * may have changed meanwhile (the source's wins, as QEMU's load overwrites
+ * n->status). Each handler writes exactly the fields its category owns; what
  * the backend must learn from them (link, offloads, active pairs) is left to
  * the device's attachBackend(), which changes only what differs.
  */

@@ -126,6 +126,8 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
   #backendAttached = true;
   /** Holds an early migration's state, loaded in the setup phase; not yet resynchronised with guest RAM. */
   #provisional = false;
+  /** The VirtIONet status word the provisional load applied: the source's, which a resync puts back. */
+  #provisionalStatus = 0;
   readonly #onRxFilterChanged: ((name: string) => void) | undefined;
   readonly #onError: ((error: VmigError) => void) | undefined;
   readonly #ctrl: CtrlContext;
@@ -317,7 +319,17 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
 
   // ------------------------------------------------------------ VMM controls
 
-  /** QMP set_link: LINK_UP in the status, a config interrupt when it changed (QEMU virtio_net_set_link_status). */
+  /**
+   * QMP set_link: LINK_UP in the status, a config interrupt when it changed
+   * (QEMU virtio_net_set_link_status). On a migration destination before the
+   * switchover it changes the status and the backend's link at once, as in
+   * QEMU, but does not survive the load: the source's status wins on every
+   * path (QEMU's load overwrites n->status and post_load derives link_down
+   * from it) and attachBackend() brings the backend's link back in line.
+   * While the device holds a provisional state no interrupt is raised
+   * (#notifyConfig); the config-space copy is not touched (it is what the
+   * guest last read, refreshed only by a guest read, as in QEMU).
+   */
   setLinkUp(up: boolean): void {
     this.#guard(() => {
       this.#backendCall(() => this.backend.setLinkUp(up));
@@ -450,6 +462,7 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
     const p = this.#plan(saved, false);
     this.#applyPlan(p);
     this.#provisional = true;
+    this.#provisionalStatus = p.net.status;
     this.#shapeBackend({ offloads: p.net.currGuestOffloads, pairs: p.net.currQueuePairs, link: (p.net.status & VIRTIO_NET_S_LINK_UP) !== 0 });
   }
 
@@ -457,8 +470,9 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
    * Early migration, switchover with no tracked category changed: apply the
    * minimal state to the provisionally loaded device — per-queue
    * last_avail_idx with the used idx read from guest RAM (checked as a full
-   * load checks it), ISR, MSI-X PBA — and arm the announce. Call
-   * attachBackend() next.
+   * load checks it), ISR, MSI-X PBA — put the provisional load's status
+   * back (a set_link here since then does not survive), and arm the
+   * announce. Call attachBackend() next.
    * @throws VmigError ERR_NET_NOT_PROVISIONAL (no provisional state),
    *   ERR_NET_STATE_INVALID (nothing changed)
    */
@@ -467,6 +481,9 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
     r.queues.forEach((q, i) => (this.#queues[i] = q));
     this.transport.isr = r.isr;
     this.transport.msixPba.set(r.pba);
+    // Nothing changed on the source, but set_link (or announce-self) here may
+    // have changed the status since the provisional load: the source's wins.
+    this.net.status = this.#provisionalStatus;
     this.#loaded(r.availAhead);
   }
 
@@ -475,9 +492,10 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
    * `merged` is the whole current state (the early one with the changed
    * categories' values and the minimal state). It is checked in full, with
    * guest RAM; then only the `changed` categories are applied, each by its
-   * own handler (category-load.ts), plus the minimal state; then the
-   * announce is armed. A transport change (features, MSI-X, PCI config)
-   * has no handler: it needs loadState().
+   * own handler (category-load.ts), plus the minimal state and the
+   * source's status (changed or not: a set_link here does not survive);
+   * then the announce is armed. A transport change (features, MSI-X, PCI
+   * config) has no handler: it needs loadState().
    * @throws VmigError ERR_NET_NOT_PROVISIONAL, ERR_NET_STATE_MISMATCH,
    *   ERR_NET_STATE_INVALID (the merged state does not fit; nothing changed)
    */
@@ -489,6 +507,9 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
     if (!changed.includes('vq') && p.layoutPairs !== this.#layoutPairs) throw new VmigError('ERR_NET_STATE_INVALID', 'Cannot apply virtio-net categories: the queue layout differs but vq is not among the changes');
     const target = this.#categoryTarget();
     for (const c of changed) CATEGORY_HANDLERS[c](target, p);
+    // Changed on the source or not, the status is the source's: set_link (or
+    // announce-self) here since the provisional load must not survive it.
+    if (!changed.includes('net-status')) CATEGORY_HANDLERS['net-status'](target, p);
     // The minimal state: the plan's queues carry last_avail_idx and the used idx checked against RAM.
     this.#queues = p.splitQueues;
     this.transport.isr = p.transport.isr;
@@ -625,8 +646,13 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
   }
 
   #notifyConfig(): void {
-    // QEMU virtio_notify_config: nothing before DRIVER_OK.
-    if (this.#driverOk()) this.transport.interruptConfig();
+    // QEMU virtio_notify_config: nothing before DRIVER_OK. Nor while the
+    // device holds an early migration's state: the guest has not run here,
+    // and the switchover replaces the status, ISR, MSI-X PBA and the vCPUs'
+    // pending vectors with the source's, so the interrupt would announce a
+    // change the guest never sees. (QEMU's classic destination, still reset
+    // before its load, raises none either.)
+    if (this.#driverOk() && !this.#provisional) this.transport.interruptConfig();
   }
 
   #notifyQueue(index: number): void {

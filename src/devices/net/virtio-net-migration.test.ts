@@ -350,4 +350,79 @@ describe('early migration: the backend set up before the load', () => {
     assert.throws(() => make('fresh').device.resyncAtSwitchover(good), (e: unknown) => (e as { code?: string }).code === 'ERR_NET_NOT_PROVISIONAL');
     assert.throws(() => b.device.applyCategories(st, ['mac']), (e: unknown) => (e as { code?: string }).code === 'ERR_NET_NOT_PROVISIONAL', 'a second switchover');
   });
+
+  /**
+   * QMP set_link on a destination while its incoming migration runs. In
+   * QEMU it changes n->status and the NIC's link_down at once, then the load
+   * overwrites n->status with the source's and virtio_net_post_load_device
+   * sets link_down from it: the source's link wins. Here on every path the
+   * device ends with the source's state (its config-space copy included,
+   * which set_link never writes), the backend's link ends matching it after
+   * one call, and no config interrupt reaches a guest that has not run here.
+   */
+  test("set_link on the destination during an incoming migration does not survive the load: the source's link wins on every path", async () => {
+    const a = await busySource();
+    const linkUp = a.device.saveState();
+    a.device.setLinkUp(false);
+    const linkDown = a.device.saveState();
+    // Another category changed after the early section (promisc on): applied by its handler alone.
+    const withPromisc = (s: VirtioSavedState): VirtioSavedState => {
+      const c = decode(encode(s));
+      (c.device as NetSavedState).promisc = 1;
+      return c;
+    };
+    type Path = (b: NetHarness, source: VirtioSavedState, setLink: () => void) => VirtioSavedState;
+    const paths: [string, Path][] = [
+      ['classic, set_link before any section', (b, st, setLink) => {
+        setLink();
+        b.device.loadState(st, { deferBackendAttach: true });
+        return st;
+      }],
+      ['early, set_link before the early section', (b, st, setLink) => {
+        setLink();
+        b.device.loadProvisional(st);
+        b.device.resyncAtSwitchover(minimal(st));
+        return st;
+      }],
+      ['early, set_link after the early section, nothing changed on the source (resync)', (b, st, setLink) => {
+        b.device.loadProvisional(st);
+        setLink();
+        b.device.resyncAtSwitchover(minimal(st));
+        return st;
+      }],
+      ['early, set_link after the early section, rx-filter changed on the source (its handler)', (b, st, setLink) => {
+        b.device.loadProvisional(st);
+        setLink();
+        const now = withPromisc(st);
+        b.device.applyCategories(now, ['rx-filter']);
+        return now;
+      }],
+      ['early, set_link after the early section, a full reload', (b, st, setLink) => {
+        b.device.loadProvisional(st);
+        setLink();
+        b.device.loadState(st, { deferBackendAttach: true });
+        return st;
+      }],
+    ];
+    const make = (name: string) => new NetHarness({ memory: a.memory, loopback: { queuePairs: PAIRS }, properties: { mq: true, rss: true }, name });
+    for (const [source, sourceUp] of [[linkUp, true], [linkDown, false]] as const) {
+      for (const [what, path] of paths) {
+        const label = `${what}, source link ${sourceUp ? 'up' : 'down'}`;
+        const b = make('b');
+        let mark = -1;
+        const expected = path(b, source, () => {
+          b.device.setLinkUp(!sourceUp);
+          mark = b.backend.log.length;
+        });
+        b.device.attachBackend();
+        assert.equal(b.device.linkUp, sourceUp, `${label}: the device's link`);
+        assert.equal(b.backend.linkUp, sourceUp, `${label}: the backend's link`);
+        assert.deepEqual(b.backend.log.slice(mark).filter((l) => l.startsWith('link')), [`link ${sourceUp ? 'up' : 'down'}`], `${label}: the backend's link set once after set_link`);
+        assert.deepEqual(b.raised, [], `${label}: no interrupt before the VM runs here`);
+        const ref = make('ref');
+        ref.device.loadState(expected);
+        assert.deepEqual(encode(b.device.saveState()), encode(ref.device.saveState()), `${label}: the source's state, field for field`);
+      }
+    }
+  });
 });

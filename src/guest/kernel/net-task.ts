@@ -16,9 +16,12 @@
  * Admin ops (the host's `x-vmig-guest`): set-mac, set-rx-mode, add-mcast,
  * del-mcast, add-vlan, del-vlan, set-queues, set-rss, set-offloads — each
  * issues the control-queue command a Linux guest would; reprobe (reset and
- * re-initialise the device, optionally with smaller rings, then restore the
- * configuration — Linux's restore after freeze, or ethtool -G on a device
- * without RING_RESET); tx-flood (keep TX queue 0 full for `ms`, or until ms 0);
+ * re-initialise the device, optionally with smaller rings (`ring-size`) or
+ * without some features (`features-off`: guest_announce, ctrl_vlan), then
+ * restore the configuration — Linux's restore after freeze, ethtool -G on a
+ * device without RING_RESET, or the NIC re-bound to a driver that asks for
+ * fewer features; a reprobe without `features-off` asks for all of them
+ * again); tx-flood (keep TX queue 0 full for `ms`, or until ms 0);
  * tx-out-of-range (a driver bug: one TX buffer past the end of RAM).
  */
 
@@ -51,7 +54,7 @@ import type { KernelHeap } from './heap.js';
 import { BB_UDP_PORT, BOOT_BLOCK } from './ram-layout.js';
 import type { GuestConsole } from './console.js';
 import type { KernelTask } from './kernel.js';
-import { CTRL, DRIVER_STATE_BYTES, NET_HDR_BYTES, VIRTIO_NET_S_ANNOUNCE, VirtioNetDriver } from './virtio-net-driver.js';
+import { CTRL, DRIVER_STATE_BYTES, F, NET_HDR_BYTES, OPTIONAL_FEATURES, VIRTIO_NET_S_ANNOUNCE, VirtioNetDriver } from './virtio-net-driver.js';
 
 const N_DRIVER = 0x000;
 const N_IFCONFIG = 0x500;
@@ -262,7 +265,7 @@ export class NetTask implements KernelTask {
       case 'set-offloads':
         return this.#setOffloads(req);
       case 'reprobe':
-        return this.#reprobe(req['ring-size']);
+        return this.#reprobe(req['ring-size'], req['features-off']);
       case 'tx-flood': {
         // ms 0 ends a flood that is running.
         const ms = Number(req.ms);
@@ -279,17 +282,25 @@ export class NetTask implements KernelTask {
 
   /**
    * Reset and re-initialise the device, then restore what the guest had
-   * configured: MAC, rx mode, multicast list, VLANs, queue pairs. (RSS and
-   * guest offloads are back to their defaults, as after Linux's restore
-   * until ethtool sets them again.)
+   * configured: MAC, rx mode, multicast list, VLANs (the filter only with
+   * CTRL_VLAN, as Linux), queue pairs. (RSS and guest offloads are back to
+   * their defaults, as after Linux's restore until ethtool sets them again.)
    */
-  #reprobe(sizeArg: unknown): AdminResponse {
+  #reprobe(sizeArg: unknown, offArg: unknown): AdminResponse {
     const ringSize = sizeArg === undefined ? undefined : Number(sizeArg);
     if (ringSize !== undefined && (!Number.isInteger(ringSize) || ringSize < 1 || ringSize > 256 || (ringSize & (ringSize - 1)) !== 0)) return fail('ring-size must be a power of two 1..256');
+    const offNames = offArg === undefined ? [] : offArg;
+    if (!Array.isArray(offNames)) return fail('features-off must be a list of feature names');
+    const featuresOff: number[] = [];
+    for (const name of offNames) {
+      const bit = typeof name === 'string' && Object.hasOwn(OPTIONAL_FEATURES, name) ? OPTIONAL_FEATURES[name] : undefined;
+      if (bit === undefined) return fail(`features-off: ${JSON.stringify(name)} is not a feature this driver can do without (${Object.keys(OPTIONAL_FEATURES).join(', ')})`);
+      featuresOff.push(bit);
+    }
     if (!this.driver.up) return fail('the NIC is not up');
     const pairs = this.driver.currPairs;
     const cfg = this.#ifconfig();
-    if (!this.driver.reinit(ringSize)) return fail('the device refused the re-initialisation');
+    if (!this.driver.reinit({ ...(ringSize === undefined ? {} : { ringSize }), featuresOff })) return fail('the device refused the re-initialisation');
     const steps: [string, number][] = [];
     const mac = new Uint8Array(6);
     for (let i = 0; i < 6; i++) mac[i] = Math.floor(cfg.mac / 2 ** (8 * (5 - i))) & 0xff;
@@ -308,10 +319,12 @@ export class NetTask implements KernelTask {
       });
       steps.push(['MAC_TABLE_SET', this.driver.control(CTRL.MAC, CTRL.MAC_TABLE_SET, data)]);
     }
-    for (const i of cfg.interfaces) if (i.vlanId) steps.push([`VLAN_ADD ${i.vlanId}`, this.driver.control(CTRL.VLAN, CTRL.VLAN_ADD, Uint8Array.of(i.vlanId & 0xff, i.vlanId >> 8))]);
+    if (this.driver.hasFeature(F.CTRL_VLAN)) {
+      for (const i of cfg.interfaces) if (i.vlanId) steps.push([`VLAN_ADD ${i.vlanId}`, this.driver.control(CTRL.VLAN, CTRL.VLAN_ADD, Uint8Array.of(i.vlanId & 0xff, i.vlanId >> 8))]);
+    }
     if (pairs !== this.driver.currPairs) steps.push(['MQ_VQ_PAIRS_SET', this.driver.setQueuePairs(pairs)]);
     const refused = steps.filter(([, a]) => a !== 0).map(([w]) => w);
-    return refused.length > 0 ? fail(`the device refused ${refused.join(', ')}`) : ok({ 'ring-size': ringSize ?? 'unchanged', restored: steps.map(([w]) => w) });
+    return refused.length > 0 ? fail(`the device refused ${refused.join(', ')}`) : ok({ 'ring-size': ringSize ?? 'unchanged', 'features-off': offNames, restored: steps.map(([w]) => w) });
   }
 
   #ack(ack: number, what: string, result: unknown = {}): AdminResponse {
@@ -401,7 +414,8 @@ export class NetTask implements KernelTask {
       if (prefix !== undefined) prefixLength = Number(prefix);
       if (!Number.isInteger(prefixLength) || prefixLength < 1 || prefixLength > 32) return fail('invalid prefix length');
     }
-    const ack = this.driver.control(CTRL.VLAN, add ? CTRL.VLAN_ADD : CTRL.VLAN_DEL, Uint8Array.of(id & 0xff, id >> 8));
+    // Without CTRL_VLAN there is no filter to program (every VLAN passes): Linux only adds the interface.
+    const ack = this.driver.hasFeature(F.CTRL_VLAN) ? this.driver.control(CTRL.VLAN, add ? CTRL.VLAN_ADD : CTRL.VLAN_DEL, Uint8Array.of(id & 0xff, id >> 8)) : 0;
     if (ack !== 0) return fail(`the device refused VLAN_${add ? 'ADD' : 'DEL'} ${id}`);
     const interfaces = cfg.interfaces.filter((i) => i.vlanId !== id);
     if (add && ip !== undefined) interfaces.push({ vlanId: id, ip, prefixLength });

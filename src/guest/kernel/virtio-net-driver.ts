@@ -55,6 +55,22 @@ export const F = {
 
 const WANTED = [F.CSUM, F.GUEST_CSUM, F.CTRL_GUEST_OFFLOADS, F.MAC, F.MRG_RXBUF, F.STATUS, F.CTRL_VQ, F.CTRL_RX, F.CTRL_VLAN, F.CTRL_RX_EXTRA, F.GUEST_ANNOUNCE, F.MQ, F.CTRL_MAC_ADDR, F.RSS];
 
+/**
+ * Features a re-initialisation may leave out of the negotiation, by QEMU's
+ * property names: the driver works without them (no guest announce; no VLAN
+ * filter commands, every VLAN passing). The others shape the queue layout,
+ * the control queue or the rx mode the driver relies on.
+ */
+export const OPTIONAL_FEATURES: Readonly<Record<string, number>> = { guest_announce: F.GUEST_ANNOUNCE, ctrl_vlan: F.CTRL_VLAN };
+
+/** How a re-initialisation differs from the first probe. */
+export interface ReinitOptions {
+  /** Ring entries per data queue (at most what the rings were allocated for); default: as now. */
+  ringSize?: number;
+  /** Feature bits not to ask for this time (OPTIONAL_FEATURES); default: none, every feature the driver knows. */
+  featuresOff?: readonly number[];
+}
+
 /** Control classes and commands (virtio 1.2 §5.1.6.5). */
 export const CTRL = {
   RX: 0,
@@ -167,17 +183,18 @@ export class VirtioNetDriver {
   }
 
   /**
-   * Re-initialise a driver that was up (Linux's restore after freeze, or a
-   * ring resize on a device without RING_RESET): reset, negotiate, set up the
-   * rings and buffers allocated at the first probe again — with `ringSize`
-   * entries if given (at most what they were allocated for), else as many
-   * as now — DRIVER_OK.
+   * Re-initialise a driver that was up (Linux's restore after freeze, a ring
+   * resize on a device without RING_RESET, or a re-bind by a driver that asks
+   * for fewer features): reset, negotiate — every feature the driver knows
+   * but `featuresOff` — set up the rings and buffers allocated at the first
+   * probe again — with `ringSize` entries if given (at most what they were
+   * allocated for), else as many as now — DRIVER_OK.
    */
-  reinit(ringSize?: number): boolean {
-    return this.#init(undefined, ringSize === undefined ? {} : { ringSize });
+  reinit(options: ReinitOptions = {}): boolean {
+    return this.#init(undefined, options);
   }
 
-  #init(heap: KernelHeap | undefined, reinit: { ringSize?: number } | undefined): boolean {
+  #init(heap: KernelHeap | undefined, reinit: ReinitOptions | undefined): boolean {
     const m = this.#mem;
     const s = this.#s;
     this.#common(0x14, 1, 0n);
@@ -189,6 +206,7 @@ export class VirtioNetDriver {
     let wantLo = 0;
     let wantHi = 1 << (VIRTIO_F_VERSION_1 - 32);
     for (const bit of WANTED) {
+      if (reinit?.featuresOff?.includes(bit)) continue;
       if (bit < 32) wantLo |= 1 << bit;
       else wantHi |= 1 << (bit - 32);
     }
@@ -232,7 +250,7 @@ export class VirtioNetDriver {
     return true;
   }
 
-  #setupQueue(heap: KernelHeap | undefined, q: number, isCtrl: boolean, reinit?: { ringSize?: number }): void {
+  #setupQueue(heap: KernelHeap | undefined, q: number, isCtrl: boolean, reinit?: ReinitOptions): void {
     const m = this.#mem;
     const rec = this.#q(q);
     this.#common(0x16, 2, BigInt(q));
