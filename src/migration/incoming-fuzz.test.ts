@@ -118,6 +118,40 @@ describe('the destination against hostile streams', () => {
     );
   });
 
+  test('zero pages: one for a page the stream wrote before clears it; one for a page it never wrote is skipped (a destination\'s RAM is zero until the stream writes it, as QEMU\'s ram_handle_zero)', async () => {
+    const src = GuestMemory.createAnonymous(RAM);
+    src.fill(3 * 4096, 4096, 0x33);
+    const enc = new StreamEncoder();
+    enc.header().configuration({ machine: 'pc-q35-11.1' });
+    enc.sectionHeader({ kind: 'full', sectionId: 1, idstr: GUEST_SECTION_IDSTR, instanceId: 0, version: 1 });
+    saveState(enc.w, guestSectionVmsd, { firmwareBuildId: GUEST_FIRMWARE_BUILD_ID, ramLayoutVersion: GUEST_RAM_LAYOUT_VERSION, vcpuCount: 1, ramBytes: BigInt(RAM) });
+    enc.footer(1);
+    enc.sectionHeader({ kind: 'start', sectionId: 2, idstr: 'ram', instanceId: 0, version: 4 }).ramBlocks([{ idstr: RAM_BLOCK_NAME, usedLength: RAM }]).ramEos().footer(2);
+    // Pass 1: page 3 with data; pass 2: page 3 cleared by the guest meanwhile, page 7 zero as before.
+    enc.sectionHeader({ kind: 'part', sectionId: 2, idstr: 'ram', instanceId: 0, version: 4 });
+    new PageScanner(src).encode(enc, Uint32Array.of(3, 7), 0, 2);
+    enc.ramEos().footer(2);
+    src.fill(3 * 4096, 4096, 0);
+    enc.sectionHeader({ kind: 'end', sectionId: 2, idstr: 'ram', instanceId: 0, version: 4 });
+    new PageScanner(src).encode(enc, Uint32Array.of(3, 7), 0, 2);
+    enc.ramEos().footer(2);
+    enc.sectionHeader({ kind: 'full', sectionId: 10, idstr: VCPU_SECTION_IDSTR, instanceId: 0, version: 1 });
+    saveState(enc.w, vcpuSectionVmsd, { guestClockNs: 1n, irqPending: 0n });
+    enc.footer(10);
+    enc.eof();
+    const path = join(dir, `s${n++}.mig`);
+    writeFileSync(path, enc.take());
+    const { vm, memory } = fakeVm();
+    // A marker where RAM would be zero: only a write by the stream could change it.
+    memory.fill(7 * 4096, 4096, 0xee);
+    const inc = new IncomingMigration(vm, { uri: { kind: 'file', path }, announce: { initial: 50, max: 550, rounds: 5, step: 100 }, events: () => false, recordDeviceState: () => false });
+    await inc.start();
+    assert.equal(await inc.done, true, inc.error);
+    inc.close();
+    assert.deepEqual([memory.readU8(3 * 4096), memory.readU8(3 * 4096 + 4095)], [0, 0], 'page 3, written in pass 1, is zero again');
+    assert.equal(memory.readU8(7 * 4096), 0xee, 'page 7, never written by the stream, was not touched');
+  });
+
   test('semantic refusals come before any side effect', async () => {
     const bytes = Buffer.from(good);
     const at = bytes.indexOf('pc-q35-11.1');
