@@ -31,7 +31,7 @@ export interface MigrationResult {
   xvmig: Record<string, unknown>;
   /**
    * With `trace`: each trace event of the switchover (source and destination,
-   * `src:`/`dst:` prefixed; the first one from 20 ms before the stop on) in
+   * `src:`/`dst:` prefixed; the first of each name) in
    * ms after the source's stop, plus the probe's gap ends (`probe:`).
    */
   timeline?: Record<string, number>;
@@ -40,7 +40,7 @@ export interface MigrationResult {
 }
 
 /** The events a traced series reads: the stop-and-copy, the switchover, the NIC. */
-const SWITCHOVER_TRACE = ['migrate_*', 'incoming_*', 'vm_*', 'net_*'];
+const SWITCHOVER_TRACE = ['migrate_*', 'incoming_*', 'vm_*', 'net_*', 'vmm_loop_stall'];
 
 export interface SeriesOptions {
   ns: NetworkNamespace;
@@ -133,7 +133,7 @@ export class MigrationSeries {
     const timeline = traced?.timeline;
     if (timeline) {
       const stop = instant(info['x-vmig'] ?? {}, 'stop');
-      Object.assign(timeline, { 'probe:gap-begins': w.gapFromMs - stop, 'probe:gap-ends': w.gapToMs - stop });
+      Object.assign(timeline, { 'probe:gap-begins': w.gapFromMs - stop, 'probe:gap-ends': w.gapToMs - stop, 'probe:gap-ending-probe-sent': w.gapEndProbeSentMs - stop });
     }
     if (out.status === 'completed') {
       await src.quit();
@@ -191,9 +191,12 @@ async function switchoverTimeline(src: VmProcess, dst: VmProcess, x: Record<stri
   for (const [side, vm] of [['src', src], ['dst', dst]] as const) {
     const t = (await vm.qmp.execute('x-vmig-query-trace')) as { events: { name: string; 'time-ms': number; arg?: number }[] };
     for (const e of t.events) {
-      const key = `${side}:${e.name}`;
+      // Stalls inside the switchover (the stop to 60 ms after it) are kept apart from the rest.
+      const inSwitchover = e.name === 'vmm_loop_stall' && e['time-ms'] - stop >= -5 && e['time-ms'] - stop <= 60;
+      const key = `${side}:${e.name}${inSwitchover ? '@switchover' : ''}`;
       const at = e['time-ms'] - stop;
-      if (at < -20 || key in out) continue;
+      // The first of each event; of the stalls, the longest.
+      if (key in out && !(e.name === 'vmm_loop_stall' && (e.arg ?? 0) > (args[key] ?? 0))) continue;
       out[key] = at;
       if (e.arg !== undefined) args[key] = e.arg;
     }

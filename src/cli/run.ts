@@ -4,7 +4,7 @@
  * naming it, exit 1.
  */
 
-import { describeError, processStartMs, setTraceState, trace } from '../core/index.js';
+import { describeError, processStartMs, setTraceState, trace, traceEnabled } from '../core/index.js';
 import { GUEST_KERNEL_URL, VcpuThread } from '../guest/index.vmm.js';
 import type { Vm, VmConfig } from '../machine/index.js';
 import type { Output } from './analyze.js';
@@ -16,6 +16,18 @@ export const RUN_USAGE = `usage: vmig run [QEMU-style options] -guest ip=A.B.C.D
   -device virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56,mq=on[,vectors=…][,early-mig=on|off]
   -global driver.prop=value   -qmp unix:PATH,server=on,wait=off   -S   -serial none|stdio|file:PATH
   -incoming tcp:HOST:PORT|unix:PATH|file:PATH|defer   (a migration destination: the guest arrives, it does not boot)`;
+
+/** With vmm_loop_stall enabled at start: a 1 ms timer whose lateness past LOOP_STALL_MS is a stall of this thread. */
+const LOOP_STALL_MS = 3;
+function watchEventLoop(): void {
+  if (!traceEnabled('vmm_loop_stall')) return;
+  let last = Number(process.hrtime.bigint()) / 1e6;
+  setInterval(() => {
+    const now = Number(process.hrtime.bigint()) / 1e6;
+    if (now - last > 1 + LOOP_STALL_MS) trace('vmm_loop_stall', Math.round((now - last - 1) * 1000) / 1000, last + 1);
+    last = now;
+  }, 1).unref();
+}
 
 export async function runVm(argv: string[], io: Output): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -48,6 +60,7 @@ export async function runVm(argv: string[], io: Output): Promise<number> {
   try {
     vm = await Vm.start(config, { log: (line) => io.err(`vmig: ${line}`), vcpuThreads: [boot] });
     trace('vmm_vm_started');
+    watchEventLoop();
   } catch (err) {
     io.err(`vmig run: ${describeError(err)}`);
     return 1;

@@ -31,7 +31,7 @@ let seq = 0;
 let maxGap = 0;
 let lastReply = performance.now();
 /** Where the longest gap lay, on the host's monotonic clock (ms), comparable with the VMMs' instants. */
-let gapAt = { from: 0, to: 0 };
+let gapAt = { from: 0, to: 0, sent: 0 };
 const monotonicMs = (perfNow: number) => Number(process.hrtime.bigint()) / 1e6 - (performance.now() - perfNow);
 
 socket.on('message', (msg) => {
@@ -41,7 +41,8 @@ socket.on('message', (msg) => {
   const now = performance.now();
   if (now - lastReply > maxGap) {
     maxGap = now - lastReply;
-    gapAt = { from: monotonicMs(lastReply), to: monotonicMs(now) };
+    // sent: when the probe whose reply ended the gap left (its round trip is to − sent).
+    gapAt = { from: monotonicMs(lastReply), to: monotonicMs(now), sent: monotonicMs(p.at) };
   }
   lastReply = now;
 });
@@ -66,9 +67,9 @@ function report(judgeAll: boolean): void {
   // The gap still open at the mark counts too: a probe stream that stopped answering has a growing gap.
   const open = now - lastReply;
   const gap = Math.max(maxGap, open);
-  const at = open > maxGap ? { from: monotonicMs(lastReply), to: monotonicMs(now) } : gapAt;
+  const at = open > maxGap ? { from: monotonicMs(lastReply), to: monotonicMs(now), sent: Number.NaN } : gapAt;
   maxGap = 0;
-  process.stdout.write(`${JSON.stringify({ ...w, maxGapMs: Math.round(gap * 10) / 10, gapFromMs: at.from, gapToMs: at.to })}\n`);
+  process.stdout.write(`${JSON.stringify({ ...w, maxGapMs: Math.round(gap * 10) / 10, gapFromMs: at.from, gapToMs: at.to, gapEndProbeSentMs: at.sent })}\n`);
 }
 
 socket.bind(() => {

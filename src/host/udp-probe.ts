@@ -19,6 +19,8 @@ export interface ProbeWindow {
   /** Where that gap began and ended, host monotonic clock (ms; the VMMs report instants on the same clock). */
   gapFromMs: number;
   gapToMs: number;
+  /** When the probe whose reply ended the gap was sent (NaN if the gap was still open). */
+  gapEndProbeSentMs: number;
 }
 
 export class UdpProbe {

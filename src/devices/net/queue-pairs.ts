@@ -62,6 +62,7 @@ export class QueuePairs {
   /** Trace the first frame each way after an unquiesce (armFirstTrace). */
   #firstRx = false;
   #firstTx = false;
+  #firstRead = false;
 
   constructor(host: PairHost) {
     this.#h = host;
@@ -248,6 +249,7 @@ export class QueuePairs {
   armFirstTrace(): void {
     this.#firstRx = true;
     this.#firstTx = true;
+    this.#firstRead = true;
   }
 
   updateReading(): void {
@@ -282,6 +284,10 @@ export class QueuePairs {
         const len = h.backendCall(() => h.backend.receive(q, buf)) ?? -1;
         if (len < 0) break;
         frame = buf.subarray(0, len);
+        if (this.#firstRead) {
+          this.#firstRead = false;
+          trace('net_first_read', q);
+        }
       }
       if (this.#deliver(q, frame, notify) === 'hold') {
         if (this.#held[q] === undefined) h.stats[q]!.rxHeld++;
