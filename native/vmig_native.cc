@@ -75,6 +75,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -659,6 +660,47 @@ napi_value DupFd(napi_env env, napi_callback_info info) {
   int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (dup < 0) return ThrowSyscall(env, "fcntl(F_DUPFD_CLOEXEC)", errno);
   return NewInt32(env, dup);
+}
+
+// setThreadSlice(sliceUs: number): number
+//
+// The calling thread's EEVDF time slice (sched_setattr with sched_runtime
+// for SCHED_OTHER, Linux 6.12+; the kernel clamps it to 0.1..100 ms), its
+// policy and nice value kept. A task with a shorter slice gets an earlier
+// virtual deadline, so it preempts a longer-sliced one when it wakes — the
+// latency hint a VMM's event-loop thread wants over its vCPU threads, without
+// a larger CPU share. Returns the slice the kernel now reports (µs).
+struct VmigSchedAttr {
+  uint32_t size;
+  uint32_t sched_policy;
+  uint64_t sched_flags;
+  int32_t sched_nice;
+  uint32_t sched_priority;
+  uint64_t sched_runtime;
+  uint64_t sched_deadline;
+  uint64_t sched_period;
+  uint32_t sched_util_min;
+  uint32_t sched_util_max;
+};
+
+napi_value SetThreadSlice(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!GetArgs(env, info, 1, argv)) return kThrown;
+  double us = 0;
+  if (!GetInteger(env, argv[0], "sliceUs", 100, 100000, &us)) return kThrown;
+  VmigSchedAttr attr;
+  std::memset(&attr, 0, sizeof attr);
+  if (syscall(SYS_sched_getattr, 0, &attr, sizeof attr, 0) != 0) return ThrowSyscall(env, "sched_getattr", errno);
+  if (attr.sched_policy != 0 /* SCHED_OTHER */ && attr.sched_policy != 3 /* SCHED_BATCH */) {
+    return ThrowSyscall(env, "sched_setattr (the thread is not SCHED_OTHER or SCHED_BATCH)", EINVAL);
+  }
+  attr.size = sizeof attr;
+  attr.sched_flags = 0;
+  attr.sched_runtime = static_cast<uint64_t>(us) * 1000;
+  if (syscall(SYS_sched_setattr, 0, &attr, 0) != 0) return ThrowSyscall(env, "sched_setattr", errno);
+  std::memset(&attr, 0, sizeof attr);
+  if (syscall(SYS_sched_getattr, 0, &attr, sizeof attr, 0) != 0) return ThrowSyscall(env, "sched_getattr", errno);
+  return NewInt32(env, static_cast<int32_t>(attr.sched_runtime / 1000));
 }
 
 // closeFd(fd: number): void
@@ -1562,6 +1604,7 @@ constexpr Export kExports[] = {
     {"mapShared", MapShared},
     {"closeFd", CloseFd},
     {"dupFd", DupFd},
+    {"setThreadSlice", SetThreadSlice},
     {"pageSize", PageSize},
     {"fdRead", FdRead},
     {"fdWrite", FdWrite},

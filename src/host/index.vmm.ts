@@ -7,6 +7,8 @@
  */
 export { MemfdRegion, MEMFD_REGION_MAX_BYTES, hostPageSize } from './memfd-region.js';
 export { lowerThreadPriority } from './thread-priority.js';
+export { requestThreadSlice } from './thread-slice.js';
+export { keepCompiledCode } from './code-retention.js';
 export { readInputFile, openConsoleFile, stderrSink, makeTempDir, removeTree, readTextIfExists } from './files.js';
 export type { TextSink } from './files.js';
 export { IoVec, IOV_MAX } from './io-vec.js';

@@ -58,6 +58,7 @@ export interface NativeAddon {
   closeFd(fd: number): void;
   /** fcntl(F_DUPFD_CLOEXEC): another fd for the same open file. */
   dupFd(fd: number): number;
+  setThreadSlice(sliceUs: number): number;
   pageSize(): number;
 
   /** read(2) into bytes [offset, offset+length) of `buffer` (any ArrayBufferView, shared or not). */
@@ -122,6 +123,7 @@ const NATIVE_EXPORTS = [
   'mapShared',
   'closeFd',
   'dupFd',
+  'setThreadSlice',
   'pageSize',
   'fdRead',
   'fdWrite',

@@ -18,7 +18,7 @@ import { TapBackend } from '../backends/index.js';
 import { VirtioNetDevice } from '../devices/net/index.js';
 import type { VirtioNetProperties } from '../devices/net/index.js';
 import { ADMIN_DOORBELL, ADMIN_VECTOR, AdminChannelHost, CONSOLE_LINE_MAX, CONSOLE_MMIO, GUEST_KERNEL_URL, Vcpu } from '../guest/index.vmm.js';
-import { openConsoleFile, stderrSink } from '../host/index.vmm.js';
+import { keepCompiledCode, openConsoleFile, requestThreadSlice, stderrSink } from '../host/index.vmm.js';
 import type { TextSink } from '../host/index.vmm.js';
 import { decodeText } from '../core/index.js';
 import type { KernelBootData, VcpuThread } from '../guest/index.vmm.js';
@@ -40,6 +40,8 @@ export const NIC_SECTION_IDSTR = '0000:00:02.0/virtio-net';
 const WARM_UP_DELAY_MS = 1000;
 /** How long pause() may block this thread waiting for the vCPUs to park (a slice is ~0.1 ms). */
 const PAUSE_BLOCK_NS = 5_000_000n;
+/** The event-loop thread's scheduler slice (µs): the kernel's minimum, against 1.4 ms by default here. */
+const EVENT_LOOP_SLICE_US = 100;
 
 const NET_PROPERTY_NAMES = [
   'mac', 'csum', 'guest_csum', 'gso', 'guest_tso4', 'guest_tso6', 'guest_ecn', 'guest_ufo', 'guest_announce', 'host_tso4', 'host_tso6', 'host_ecn', 'host_ufo',
@@ -129,6 +131,12 @@ export class Vm implements MigratableVm {
    * @throws VmigError for anything the host refuses (TAP, memory)
    */
   static async start(config: VmConfig, options: VmOptions = {}): Promise<Vm> {
+    keepCompiledCode();
+    // This thread is the device model, the migration engine and the return
+    // path: work that is short but late when it waits out a vCPU thread's
+    // time slice. A short slice lets it preempt them the moment it wakes
+    // (thread-slice.ts; the switchover trace, docs/BENCHMARKS.md).
+    requestThreadSlice(EVENT_LOOP_SLICE_US);
     const vm = new Vm(config, options);
     for (const w of config.warnings) vm.#log(`warning: ${w}`);
     const incoming = config.incoming;

@@ -28,7 +28,6 @@ import { formatQemuJson, saveState, saveWithVmdesc } from '../vmstate/index.js';
 import type { JsonObject, VmState, Vmsd, VmstateContext } from '../vmstate/index.js';
 import { PageScanner, allPages, pagesOf } from './ram-pages.js';
 import { SEND_BUFFER_BYTES, StreamSender, sleep } from './stream-sender.js';
-import { warmUpNetPaths } from './warm-up.js';
 import { encodeDeviceSections, rehearseStopEncoding } from './stop-encoding.js';
 import type { EarlyInForce, StopSectionIds } from './stop-encoding.js';
 import type { EarlyPolicy } from './early-net.js';
@@ -210,8 +209,8 @@ export class OutgoingMigration {
       await this.#sender.flush(enc, 'none');
       this.#setupMs = nowMs() - this.#startedAt;
       this.#setStatus('active');
-      // Cheap when the VM already warmed these at start (warm-up.ts).
-      if (this.#vm.nic) await this.#race(warmUpNetPaths(this.#vm.nic, { runs: 3 }));
+      // The stop's own code, run ahead (stop-encoding.ts); what a source needs of the
+      // device paths (save, compare, encode) is in it, so warmUpNetPaths is not run here.
       await this.#race(rehearseStopEncoding(this.#vm, STOP_SECTION_IDS, this.#earlyInForce(), { stop: () => this.#status !== 'active' }));
       const last = await this.#precopy(enc);
       await this.#stopAndCopy(enc, last);

@@ -9,13 +9,16 @@
  * docs/BENCHMARKS.md). The rehearsal runs it while the guest still runs,
  * into a scratch encoder that is thrown away: nothing is sent, recorded or
  * changed, and the real stop finds the code compiled and its inline caches set.
+ * It also describes what it encoded as the trailing vmdesc does: built cold
+ * right after the switchover, that JSON held the source's thread for 15–20 ms
+ * while the guest's first packets on the destination wanted the CPUs.
  */
 
 import type { StreamEncoder, SectionHeader } from '../stream/index.js';
 import { StreamEncoder as Encoder } from '../stream/index.js';
 import { DirtySnapshot } from '../memory/index.js';
-import { saveState } from '../vmstate/index.js';
-import type { VmState, Vmsd, VmstateContext } from '../vmstate/index.js';
+import { formatQemuJson, saveState, saveWithVmdesc } from '../vmstate/index.js';
+import type { JsonObject, VmState, Vmsd, VmstateContext } from '../vmstate/index.js';
 import { ByteWriter } from '../core/index.js';
 import type { VirtioSavedState } from '../virtio/index.js';
 import { buildDelta, netDeltaVmsd } from './early-net.js';
@@ -83,10 +86,12 @@ const REHEARSAL_PAGES = 16;
 export const REHEARSAL_RUNS = 12;
 
 /**
- * `runs` dry runs of the stop's encoding, one per event-loop turn (the
- * guest's NIC shares this thread): an END section of a few pages merged from
- * two dirty snapshots as the stop merges them, then encodeDeviceSections.
- * Guest RAM and device state are only read; `stop()` ends it early.
+ * `runs` dry runs of the stop's encoding: an END section of a few pages
+ * merged from two dirty snapshots as the stop merges them, then
+ * encodeDeviceSections. The first run goes piece by piece, one event-loop
+ * turn each (the guest's NIC shares this thread, and a cold piece costs
+ * milliseconds); the later ones one turn per run. Guest RAM and device state
+ * are only read; `stop()` ends it early.
  */
 export async function rehearseStopEncoding(vm: MigratableVm, ids: StopSectionIds, early: EarlyInForce | undefined, options: { runs?: number; stop?: () => boolean } = {}): Promise<void> {
   const enc = new Encoder({}, 1 << 20);
@@ -109,16 +114,36 @@ export async function rehearseStopEncoding(vm: MigratableVm, ids: StopSectionIds
     (k % 2 === 0 ? a : b).words[page >>> 5]! |= 1 << (page & 31);
   }
   const scanner = new PageScanner(vm.memory);
+  let described: JsonObject[] = [];
   const write: SectionWriter = (e, h, vmsd, state, ctx = {}) => {
     e.sectionHeader(h);
     saveState(e.w, vmsd, state, ctx);
     e.footer(h.sectionId);
+    described.push(saveWithVmdesc(new ByteWriter(1 << 16), vmsd, state, h.idstr, h.instanceId, ctx));
   };
+  const turn = () => new Promise<void>((r) => setImmediate(r));
+  const nic = vm.nic;
+  // The cold pieces one by one: pages, a vCPU section, the device's state, the comparison with the early state.
+  const pieces: (() => unknown)[] = [
+    () => sender.sendPages(enc, scanner, pagesOf(a, b), 'end', 'none'),
+    () => encodeDeviceSections(enc, { vcpus: vm.vcpus.slice(0, 1), nic: undefined, nicIdstr: vm.nicIdstr } as unknown as MigratableVm, ids, undefined, write),
+    ...(nic ? [() => nic.saveState(), ...(early ? [() => buildDelta(early.policy, early.sent, nic.saveState(), () => new Uint8Array(0))] : [])] : []),
+  ];
+  for (const piece of pieces) {
+    if (options.stop?.()) return;
+    await piece();
+    enc.take();
+    await turn();
+  }
   for (let i = 0; i < (options.runs ?? REHEARSAL_RUNS); i++) {
     if (options.stop?.()) return;
     await sender.sendPages(enc, scanner, pagesOf(a, b), 'end', 'none');
-    encodeDeviceSections(enc, vm, ids, early, write);
+    described = [];
+    const out = encodeDeviceSections(enc, vm, ids, early, write);
+    // The early section is described in the vmdesc too: the full virtio-net section.
+    if (nic && out.netState) described.push(saveWithVmdesc(new ByteWriter(1 << 16), nic.sectionVmsd(), out.netState as unknown as VmState, vm.nicIdstr, 0, nic.vmstateContext()));
+    formatQemuJson({ page_size: 4096, devices: described });
     enc.take();
-    await new Promise<void>((r) => setImmediate(r));
+    await turn();
   }
 }

@@ -1,0 +1,24 @@
+/**
+ * The calling thread's scheduler time slice (EEVDF's per-task slice, Linux
+ * 6.12+: sched_setattr's sched_runtime for SCHED_OTHER). Kept apart from
+ * thread-priority.ts, which vCPU workers load without the native addon.
+ */
+
+import { native } from './native.js';
+
+/**
+ * Ask for a `sliceUs` time slice (the kernel clamps it to 100 µs..100 ms). A
+ * thread with a shorter slice than the others wakes with an earlier virtual
+ * deadline and preempts them at once instead of waiting out the running
+ * thread's slice (1.4 ms by default on a 2-core host), without getting a
+ * larger share of the CPU. Returns the slice now in force (µs), or undefined
+ * where the kernel has no per-task slice: the thread keeps the default.
+ */
+export function requestThreadSlice(sliceUs: number): number | undefined {
+  if (!Number.isInteger(sliceUs) || sliceUs < 100 || sliceUs > 100_000) throw new RangeError(`slice ${sliceUs} µs is not an integer in 100..100000`);
+  try {
+    return native().setThreadSlice(sliceUs);
+  } catch {
+    return undefined;
+  }
+}
