@@ -24,4 +24,11 @@ export interface GuestKernel {
 
 export interface GuestKernelModule {
   createKernel(services: VcpuServices, bootData: unknown): GuestKernel;
+  /**
+   * Run the kernel's code on a scratch guest of its own (scratch RAM, a
+   * scratch NIC in this thread) for up to `rounds` rounds, or until `stop()`:
+   * a thread that will resume a migrated guest compiles that code first.
+   * Returns the echoes the scratch guest sent.
+   */
+  warmUp?(options: { rounds: number; stop: () => boolean }): number;
 }

@@ -42,6 +42,13 @@ const mod = await kernelModule;
 // and a resuming kernel reads its state from RAM as it boots.
 let kernel: GuestKernel | undefined;
 
+/** Scratch-guest rounds a thread that will resume a migrated guest runs while it waits (kernel/warm-up.ts). */
+const RESUME_WARM_UP_ROUNDS = 400;
+if ((data.bootData as { resume?: boolean }).resume === true && mod.warmUp) {
+  // Only while this vCPU is told to stay parked: a resume (or stop) ends it at the next round.
+  mod.warmUp({ rounds: RESUME_WARM_UP_ROUNDS, stop: () => Atomics.load(words, RUN_STATE) !== RunState.Paused });
+}
+
 function guestNow(): bigint {
   return hostMonotonicNs() + Atomics.load(wide, CLOCK_OFFSET64);
 }

@@ -20,6 +20,7 @@ import { KernelHeap } from './heap.js';
 import { CONSOLE_LINE_MAX, GuestConsole } from './console.js';
 import { NetTask } from './net-task.js';
 import { MemoryWorkload, workloadStateBytes } from './workload.js';
+import { warmUpGuestCode } from './warm-up.js';
 import {
   BB_BOOT_COUNT,
   BB_CONSOLE_BUF,
@@ -235,4 +236,9 @@ export class VmigKernel implements GuestKernel {
 /** The vCPU worker's entry point (see guest-kernel.ts). */
 export function createKernel(services: VcpuServices, bootData: unknown): GuestKernel {
   return new VmigKernel(services, bootData as KernelBootData);
+}
+
+/** See GuestKernelModule.warmUp and warm-up.ts. */
+export function warmUp(options: { rounds: number; stop: () => boolean }): number {
+  return warmUpGuestCode((services, boot) => new VmigKernel(services, boot), options);
 }
