@@ -12,23 +12,15 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 
-import { lowerThreadPriority } from '../host/index.thread.js';
 import { CLOCK_OFFSET64, IRQ_PENDING, PARKED_AT64, RESUMED_AT64, RUN_STATE, RunState, SLICE_COUNT64, WAKE_SEQ, controlViews, hostMonotonicNs } from './vcpu-protocol.js';
 import type { GuestKernel, GuestKernelModule } from './guest-kernel.js';
 import { VcpuServices } from './vcpu-services.js';
 import type { VcpuAssignment } from './vcpu-handle.js';
 
-/**
- * vCPU threads run below the VMM's event-loop thread. That thread is the
- * device model, the migration sender and receiver, and the return path: work
- * that is short but late when it waits behind guest computation. On two
- * shared cores, a freshly resumed guest's vCPUs would otherwise push the
- * destination's "running" message, and the source reading it, back by
- * milliseconds (docs/BENCHMARKS.md). The guest still gets every cycle the
- * event loop leaves idle.
- */
-const VCPU_THREAD_NICE = 10;
-lowerThreadPriority(VCPU_THREAD_NICE);
+// vCPU threads keep the default priority: the VMM's event-loop thread gets
+// ahead of them by a short scheduler slice instead (machine/vm.ts), which
+// lets it preempt a vCPU the moment it wakes without starving the guest
+// while both VMMs are busy in pre-copy (docs/migration.md has the A/B).
 
 // The thread may start before its vCPU exists (VcpuThread): load the kernel
 // while waiting for the assignment (index, control block, boot data).

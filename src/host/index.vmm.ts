@@ -6,7 +6,6 @@
  * here is also exported by index.ts.
  */
 export { MemfdRegion, MEMFD_REGION_MAX_BYTES, hostPageSize } from './memfd-region.js';
-export { lowerThreadPriority } from './thread-priority.js';
 export { requestThreadSlice } from './thread-slice.js';
 export { keepCompiledCode } from './code-retention.js';
 export { readInputFile, openConsoleFile, stderrSink, makeTempDir, removeTree, readTextIfExists } from './files.js';

@@ -1,7 +1,6 @@
 /**
  * The calling thread's scheduler time slice (EEVDF's per-task slice, Linux
- * 6.12+: sched_setattr's sched_runtime for SCHED_OTHER). Kept apart from
- * thread-priority.ts, which vCPU workers load without the native addon.
+ * 6.12+: sched_setattr's sched_runtime for SCHED_OTHER).
  */
 
 import { native } from './native.js';
