@@ -5,6 +5,7 @@
  */
 
 import type { Output } from './analyze.js';
+import { stdio } from './stdio.js';
 
 const USAGE = `usage: vmig <command> [args]
 
@@ -14,10 +15,6 @@ commands:
   demo [--migrations N]                    live-migrate a VM back and forth in a private
                                            network namespace and print the figures (root)`;
 
-const stdio: Output = {
-  out: (t) => process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
-  err: (t) => process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
-};
 
 export async function main(argv: string[], io: Output = stdio): Promise<number> {
   const [cmd, ...rest] = argv;

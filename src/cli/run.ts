@@ -9,6 +9,8 @@ import { GUEST_KERNEL_URL, VcpuThread } from '../guest/index.vmm.js';
 import type { Vm, VmConfig } from '../machine/index.js';
 import type { Output } from './analyze.js';
 
+export { stdio } from './stdio.js';
+
 export const RUN_USAGE = `usage: vmig run [QEMU-style options] -guest ip=A.B.C.D/N[,udp-echo=PORT][,workload=SIZE,dirty-rate=BYTES_PER_SEC]
 
   -machine q35|pc-q35-10.0…11.1   -m 256M   -smp 2

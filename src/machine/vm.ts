@@ -211,7 +211,13 @@ export class Vm implements MigratableVm {
     this.#state = incoming ? 'inmigrate' : paused ? 'paused' : 'running';
   }
 
+  #firstMmio = true;
+
   #mmio(op: 'read' | 'write', addr: bigint, size: number, value: bigint): bigint {
+    if (this.#firstMmio) {
+      this.#firstMmio = false;
+      trace('vm_first_mmio');
+    }
     if (addr === BigInt(CONSOLE_MMIO)) {
       if (op === 'write') this.#consoleLine(value);
       return 0n;

@@ -270,6 +270,7 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
   }
 
   driverOk(): void {
+    trace('net_driver_ok');
     this.#guard(() => this.#setStatus(), undefined);
   }
 
