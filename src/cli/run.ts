@@ -7,6 +7,8 @@
 import { describeError, processStartMs, setTraceState, trace, traceEnabled } from '../core/index.js';
 import { GUEST_KERNEL_URL, VcpuThread } from '../guest/index.vmm.js';
 import type { Vm, VmConfig } from '../machine/index.js';
+import type { Worker } from 'node:worker_threads';
+
 import type { Output } from './analyze.js';
 
 export { stdio } from './stdio.js';
@@ -17,7 +19,8 @@ export const RUN_USAGE = `usage: vmig run [QEMU-style options] -guest ip=A.B.C.D
   -netdev tap,id=n0,ifname=TAP,queues=N
   -device virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56,mq=on[,vectors=…][,early-mig=on|off]
   -global driver.prop=value   -qmp unix:PATH,server=on,wait=off   -S   -serial none|stdio|file:PATH
-  -incoming tcp:HOST:PORT|unix:PATH|file:PATH|defer   (a migration destination: the guest arrives, it does not boot)`;
+  -incoming tcp:HOST:PORT|unix:PATH|file:PATH|defer   (a migration destination: the guest arrives, it does not boot)
+  -trace [enable=]PATTERN   (trace events, read with QMP x-vmig-query-trace)`;
 
 /** With vmm_loop_stall enabled at start: a 1 ms timer whose lateness past LOOP_STALL_MS is a stall of this thread. */
 const LOOP_STALL_MS = 3;
@@ -31,7 +34,12 @@ function watchEventLoop(): void {
   }, 1).unref();
 }
 
-export async function runVm(argv: string[], io: Output): Promise<number> {
+export interface RunOptions {
+  /** vCPU 0's thread, started by the launcher before it loaded this module (VcpuThread.adopt). */
+  vcpuWorker?: Worker;
+}
+
+export async function runVm(argv: string[], io: Output, options: RunOptions = {}): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     io.out(RUN_USAGE);
     return 0;
@@ -44,7 +52,7 @@ export async function runVm(argv: string[], io: Output): Promise<number> {
   // three threads compete for a 2-core host's CPUs during the imports and
   // measured no faster. Unassigned, the thread does not keep the process
   // alive, so an error below exits without ending it by hand.
-  const boot = VcpuThread.start(GUEST_KERNEL_URL);
+  const boot = options.vcpuWorker ? VcpuThread.adopt(options.vcpuWorker, GUEST_KERNEL_URL) : VcpuThread.start(GUEST_KERNEL_URL);
   const { Vm, parseVmCommandLine } = await import('../machine/index.js');
   const modulesLoadedMs = Number(process.hrtime.bigint()) / 1e6;
   let config: VmConfig;

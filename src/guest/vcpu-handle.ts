@@ -61,6 +61,9 @@ export interface VcpuAssignment {
  * adopts it, it does not keep the process alive (unref), so a `vmig run` that
  * fails before booting exits without ending its threads by hand.
  */
+/** The vCPU worker's entry module (vcpu-worker.ts). */
+export const VCPU_WORKER_URL = new URL('./vcpu-worker.js', import.meta.url);
+
 export class VcpuThread {
   readonly kernelUrl: URL;
   readonly worker: Worker;
@@ -68,9 +71,9 @@ export class VcpuThread {
   readonly exited: Promise<number>;
   #assigned = false;
 
-  private constructor(kernelUrl: URL) {
+  private constructor(kernelUrl: URL, worker?: Worker) {
     this.kernelUrl = kernelUrl;
-    this.worker = new Worker(new URL('./vcpu-worker.js', import.meta.url), { workerData: { kernelUrl: kernelUrl.href } });
+    this.worker = worker ?? new Worker(VCPU_WORKER_URL, { workerData: { kernelUrl: kernelUrl.href } });
     this.worker.unref();
     this.exited = new Promise((resolve, reject) => {
       this.worker.once('exit', (code) => resolve(code));
@@ -82,6 +85,15 @@ export class VcpuThread {
   /** Start a thread that loads the guest kernel at `kernelUrl`. */
   static start(kernelUrl: URL): VcpuThread {
     return new VcpuThread(kernelUrl);
+  }
+
+  /**
+   * A thread the launcher started itself, even earlier (`bin/vmig.js`, before
+   * it loads the VMM): a Worker on VCPU_WORKER_URL with workerData
+   * `{ kernelUrl: kernelUrl.href }`, which has not been assigned yet.
+   */
+  static adopt(worker: Worker, kernelUrl: URL): VcpuThread {
+    return new VcpuThread(kernelUrl, worker);
   }
 
   /** Hand the thread its vCPU (once); from then on it keeps the process alive. */
