@@ -235,6 +235,22 @@ export function applyDelta(early: VirtioSavedState, delta: NetDelta, decodeFull:
 }
 
 /**
+ * A copy of `state` with its VLAN filter, rx-mode and MAC changed (each
+ * flipped back and forth by one bit): what a warm-up feeds the per-delta
+ * paths — encodeSlices, decodeSlices, the merge — which a delta with nothing
+ * changed never runs. Run cold inside the downtime, a one-category change
+ * cost the destination ~0.9 ms more than no change (bench:early).
+ */
+export function withSyntheticChanges(state: VirtioSavedState): VirtioSavedState {
+  const copy = structuredClone(state);
+  const d = (copy as unknown as { device: { vlans: Uint8Array; promisc: number; mac: Uint8Array } }).device;
+  d.vlans[0] = d.vlans[0]! ^ 1;
+  d.promisc ^= 1;
+  d.mac[5] = d.mac[5]! ^ 1;
+  return copy;
+}
+
+/**
  * The destination's switchover for a device that holds the early state
  * (loadProvisional). Nothing changed: the minimal state alone
  * (resyncAtSwitchover). Categories changed under per-delta: the current

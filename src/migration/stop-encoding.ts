@@ -21,7 +21,7 @@ import { formatQemuJson, saveState, saveWithVmdesc } from '../vmstate/index.js';
 import type { JsonObject, VmState, Vmsd, VmstateContext } from '../vmstate/index.js';
 import { ByteWriter } from '../core/index.js';
 import type { VirtioSavedState } from '../virtio/index.js';
-import { buildDelta, netDeltaVmsd } from './early-net.js';
+import { buildDelta, netDeltaVmsd, withSyntheticChanges } from './early-net.js';
 import type { EarlyPolicy } from './early-net.js';
 import { emptyRamStats } from './migration-types.js';
 import type { MigratableVm } from './migration-types.js';
@@ -129,6 +129,9 @@ export async function rehearseStopEncoding(vm: MigratableVm, ids: StopSectionIds
     () => encodeDeviceSections(enc, { vcpus: vm.vcpus.slice(0, 1), nic: undefined, nicIdstr: vm.nicIdstr } as unknown as MigratableVm, ids, undefined, write),
     ...(nic ? [() => nic.saveState(), ...(early ? [() => buildDelta(early.policy, early.sent, nic.saveState(), () => new Uint8Array(0))] : [])] : []),
   ];
+  // Every other run against an early state with changed categories: the delta then carries their values (per-delta's
+  // slices) or the full state (rfc), which a run with nothing changed never encodes.
+  const changedEarly = early && { policy: early.policy, sent: withSyntheticChanges(early.sent) };
   for (const piece of pieces) {
     if (options.stop?.()) return;
     await piece();
@@ -139,7 +142,7 @@ export async function rehearseStopEncoding(vm: MigratableVm, ids: StopSectionIds
     if (options.stop?.()) return;
     await sender.sendPages(enc, scanner, pagesOf(a, b), 'end', 'none');
     described = [];
-    const out = encodeDeviceSections(enc, vm, ids, early, write);
+    const out = encodeDeviceSections(enc, vm, ids, i % 2 === 1 && changedEarly ? changedEarly : early, write);
     // The early section is described in the vmdesc too: the full virtio-net section.
     if (nic && out.netState) described.push(saveWithVmdesc(new ByteWriter(1 << 16), nic.sectionVmsd(), out.netState as unknown as VmState, vm.nicIdstr, 0, nic.vmstateContext()));
     formatQemuJson({ page_size: 4096, devices: described });
