@@ -31,6 +31,8 @@ import { formatMigrationUri } from './uri.js';
 import { GUEST_SECTION_IDSTR, RAM_BLOCK_NAME, VCPU_SECTION_IDSTR, guestMismatch, guestSectionVmsd, vcpuSectionVmsd } from './vmig-sections.js';
 import type { GuestSectionState, VcpuSectionState } from './vmig-sections.js';
 import { announceSelf } from './self-announce.js';
+import { STOP_SECTION_IDS } from './outgoing.js';
+import { rehearseStopEncoding } from './stop-encoding.js';
 import { applyEarlySwitchover, netDeltaVmsd } from './early-net.js';
 import type { NetDelta } from './early-net.js';
 import { warmUpNetPaths, warmUpResync } from './warm-up.js';
@@ -136,8 +138,20 @@ export class IncomingMigration {
     this.#status = 'setup';
     // QEMU's destination always reports setup, whatever the events capability.
     this.#vm.emitEvent('MIGRATION', { status: 'setup' });
-    // The load path runs warm inside the downtime (warm-up.ts).
-    if (this.#vm.nic) void warmUpNetPaths(this.#vm.nic, { apply: true, stop: () => this.#status !== 'setup' });
+    // The load path runs warm inside the downtime (warm-up.ts). Then the
+    // source's stop, rehearsed on this still-empty VM: a destination is a
+    // migration source later, and what it compiles now, before any guest
+    // runs here, it keeps (V8 keeps bytecode: code-retention.ts). At that
+    // later migration's start the rehearsal then costs no event-loop stall
+    // of 10-20 ms, a probe gap of its own (stop-encoding.ts).
+    const nic = this.#vm.nic;
+    if (nic) {
+      const stop = () => this.#status !== 'setup';
+      void warmUpNetPaths(nic, { apply: true, stop })
+        .then(() => rehearseStopEncoding(this.#vm, STOP_SECTION_IDS, undefined, { runs: 4, stop }))
+        .then(() => rehearseStopEncoding(this.#vm, STOP_SECTION_IDS, { policy: this.#vm.earlyMigration().policy, sent: nic.saveState() }, { runs: 8, stop }))
+        .catch(() => undefined);
+    }
     const handlers = { onData: (c: Uint8Array) => this.#onData(c), onClose: (e?: Error) => this.#onClose(e) };
     if (u.kind === 'file') {
       this.listeningUri = formatMigrationUri(u);

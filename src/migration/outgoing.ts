@@ -43,7 +43,7 @@ import type { DowntimePhases, MigratableVm, MigrationCapability, MigrationParame
 
 export const SECTION_ID = { guest: 1, ram: 2, nicEarly: 3, vcpu: 10, nic: 40 } as const;
 const RAM_VERSION = 4;
-const STOP_SECTION_IDS: StopSectionIds = { vcpu: SECTION_ID.vcpu, nic: SECTION_ID.nic, ram: { sectionId: SECTION_ID.ram, version: RAM_VERSION } };
+export const STOP_SECTION_IDS: StopSectionIds = { vcpu: SECTION_ID.vcpu, nic: SECTION_ID.nic, ram: { sectionId: SECTION_ID.ram, version: RAM_VERSION } };
 /** How long a completed migration waits for the destination's report (phases, instants) after its SHUT. */
 const REPORT_WAIT_MS = 1000;
 /** A remainder this small goes into the downtime as it is (256 KiB). */

@@ -90,8 +90,6 @@ export async function warmUpResync(nic: VirtioNetDevice, early: VirtioSavedState
     } catch {
       nic.checkResync(minimal, { ramLoaded: false });
     }
-    // A switchover with changed categories merges and checks the whole state (early-net.ts applyDelta).
-    exerciseSlices(nic, early, { ramLoaded: false });
     await new Promise<void>((r) => setImmediate(r));
   }
 }
