@@ -24,12 +24,11 @@ import { GUEST_FIRMWARE_BUILD_ID, GUEST_RAM_LAYOUT_VERSION } from '../guest/inde
 import type { DirtySnapshot } from '../memory/index.js';
 import { MIG_CMD_OPEN_RETURN_PATH, MIG_CMD_PING, StreamEncoder } from '../stream/index.js';
 import type { SectionHeader } from '../stream/index.js';
-import { formatQemuJson, saveState, saveWithVmdesc } from '../vmstate/index.js';
-import type { JsonObject, VmState, Vmsd, VmstateContext } from '../vmstate/index.js';
+import type { VmState, Vmsd, VmstateContext } from '../vmstate/index.js';
 import { PageScanner, allPages, pagesOf } from './ram-pages.js';
 import { SEND_BUFFER_BYTES, StreamSender, sleep } from './stream-sender.js';
-import { encodeDeviceSections, rehearseStopEncoding } from './stop-encoding.js';
-import type { EarlyInForce, StopSectionIds } from './stop-encoding.js';
+import { encodeDeviceSections, rehearseStopEncoding, vmdescJson, writeFullSection } from './stop-encoding.js';
+import type { EarlyInForce, StopSectionIds, WrittenSection } from './stop-encoding.js';
 import type { EarlyPolicy } from './early-net.js';
 import type { VirtioSavedState } from '../virtio/index.js';
 import { ReturnPathDecoder } from './return-path.js';
@@ -321,13 +320,10 @@ export class OutgoingMigration {
   }
 
   /** Sections saved so far, for the vmdesc (built after EOF, outside the downtime). */
-  readonly #saved: { h: SectionHeader; vmsd: Vmsd; state: VmState; ctx: VmstateContext }[] = [];
+  readonly #saved: WrittenSection[] = [];
 
   #fullSection(enc: StreamEncoder, h: SectionHeader, vmsd: Vmsd, state: VmState, ctx: VmstateContext = {}): void {
-    enc.sectionHeader(h);
-    saveState(enc.w, vmsd, state, ctx);
-    enc.footer(h.sectionId);
-    this.#saved.push({ h, vmsd, state, ctx });
+    writeFullSection(this.#saved, enc, h, vmsd, state, ctx);
   }
 
   /**
@@ -336,8 +332,7 @@ export class OutgoingMigration {
    * virtio-net section costs milliseconds that would otherwise be downtime.
    */
   #vmdescJson(): string {
-    const devices: JsonObject[] = this.#saved.map(({ h, vmsd, state, ctx }) => saveWithVmdesc(new ByteWriter(1 << 16), vmsd, state, h.idstr, h.instanceId, ctx));
-    return formatQemuJson({ page_size: 4096, devices });
+    return vmdescJson(this.#saved);
   }
 
   /** Pre-copy passes until the rest fits in downtime-limit. Returns the dirty pages not sent yet. */

@@ -33,6 +33,28 @@ import type { VcpuSectionState } from './vmig-sections.js';
 /** Writes one full section (the real stop also records it for the vmdesc). */
 export type SectionWriter = (enc: StreamEncoder, h: SectionHeader, vmsd: Vmsd, state: VmState, ctx?: VmstateContext) => void;
 
+/** A full section as written: what the trailing vmdesc describes. */
+export interface WrittenSection {
+  h: SectionHeader;
+  vmsd: Vmsd;
+  state: VmState;
+  ctx: VmstateContext;
+}
+
+/** Write one full section and record it in `written` (for the vmdesc). */
+export function writeFullSection(written: WrittenSection[], enc: StreamEncoder, h: SectionHeader, vmsd: Vmsd, state: VmState, ctx: VmstateContext = {}): void {
+  enc.sectionHeader(h);
+  saveState(enc.w, vmsd, state, ctx);
+  enc.footer(h.sectionId);
+  written.push({ h, vmsd, state, ctx });
+}
+
+/** The trailing vmdesc JSON describing `written`, QEMU's layout. */
+export function vmdescJson(written: readonly WrittenSection[]): string {
+  const devices: JsonObject[] = written.map(({ h, vmsd, state, ctx }) => saveWithVmdesc(new ByteWriter(1 << 16), vmsd, state, h.idstr, h.instanceId, ctx));
+  return formatQemuJson({ page_size: 4096, devices });
+}
+
 export interface StopSectionIds {
   vcpu: number;
   nic: number;
@@ -114,13 +136,8 @@ export async function rehearseStopEncoding(vm: MigratableVm, ids: StopSectionIds
     (k % 2 === 0 ? a : b).words[page >>> 5]! |= 1 << (page & 31);
   }
   const scanner = new PageScanner(vm.memory);
-  let described: JsonObject[] = [];
-  const write: SectionWriter = (e, h, vmsd, state, ctx = {}) => {
-    e.sectionHeader(h);
-    saveState(e.w, vmsd, state, ctx);
-    e.footer(h.sectionId);
-    described.push(saveWithVmdesc(new ByteWriter(1 << 16), vmsd, state, h.idstr, h.instanceId, ctx));
-  };
+  let written: WrittenSection[] = [];
+  const write: SectionWriter = (e, h, vmsd, state, ctx) => writeFullSection(written, e, h, vmsd, state, ctx);
   const turn = () => new Promise<void>((r) => setImmediate(r));
   const nic = vm.nic;
   // The cold pieces one by one: pages, a vCPU section, the device's state, the comparison with the early state.
@@ -141,11 +158,11 @@ export async function rehearseStopEncoding(vm: MigratableVm, ids: StopSectionIds
   for (let i = 0; i < (options.runs ?? REHEARSAL_RUNS); i++) {
     if (options.stop?.()) return;
     await sender.sendPages(enc, scanner, pagesOf(a, b), 'end', 'none');
-    described = [];
+    written = [];
     const out = encodeDeviceSections(enc, vm, ids, i % 2 === 1 && changedEarly ? changedEarly : early, write);
     // The early section is described in the vmdesc too: the full virtio-net section.
-    if (nic && out.netState) described.push(saveWithVmdesc(new ByteWriter(1 << 16), nic.sectionVmsd(), out.netState as unknown as VmState, vm.nicIdstr, 0, nic.vmstateContext()));
-    formatQemuJson({ page_size: 4096, devices: described });
+    if (nic && out.netState) written.push({ h: { kind: 'full', sectionId: ids.nic, idstr: vm.nicIdstr, instanceId: 0, version: nic.sectionVmsd().version }, vmsd: nic.sectionVmsd(), state: out.netState as unknown as VmState, ctx: nic.vmstateContext() });
+    vmdescJson(written);
     enc.take();
     await turn();
   }
