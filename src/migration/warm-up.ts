@@ -45,25 +45,26 @@ export async function warmUpNetPaths(nic: VirtioNetDevice, options: { runs?: num
     } else nic.checkState(back as unknown as VirtioSavedState);
     // The early-migration comparison and delta paths (early-net.ts), on copies.
     const delta = buildDelta('per-delta', back as unknown as VirtioSavedState, nic.saveState(), () => new Uint8Array(0));
-    const dw = new ByteWriter(256);
-    saveState(dw, netDeltaVmsd, { ...delta } as unknown as VmState);
-    const d2: VmState = {};
-    loadState(new ByteReader(dw.finish()), netDeltaVmsd, d2, 1);
-    applyDelta(back as unknown as VirtioSavedState, d2 as unknown as NetDelta, () => back as unknown as VirtioSavedState);
+    applyDelta(back as unknown as VirtioSavedState, throughDeltaSection(delta), () => back as unknown as VirtioSavedState);
     // And a delta that carries categories (per-delta's slices), merged and checked as a switchover does.
     exerciseSlices(nic, back as unknown as VirtioSavedState, { ramLoaded: options.apply !== true });
     await new Promise<void>((r) => setImmediate(r));
   }
 }
 
-/** buildDelta with changed categories, the delta section's codec, applyDelta's slice decoding and merge, the full check. */
-function exerciseSlices(nic: VirtioNetDevice, base: VirtioSavedState, check: { ramLoaded: boolean }): void {
-  const delta = buildDelta('per-delta', base, withSyntheticChanges(base), () => new Uint8Array(0));
+/** `delta` encoded as the delta section and decoded back, as the destination receives it. */
+function throughDeltaSection(delta: NetDelta): NetDelta {
   const w = new ByteWriter(4096);
   saveState(w, netDeltaVmsd, { ...delta } as unknown as VmState);
   const back: VmState = {};
   loadState(new ByteReader(w.finish()), netDeltaVmsd, back, 1);
-  const merged = applyDelta(structuredClone(base), back as unknown as NetDelta, () => base);
+  return back as unknown as NetDelta;
+}
+
+/** buildDelta with changed categories, the delta section's codec, applyDelta's slice decoding and merge, the full check. */
+function exerciseSlices(nic: VirtioNetDevice, base: VirtioSavedState, check: { ramLoaded: boolean }): void {
+  const delta = buildDelta('per-delta', base, withSyntheticChanges(base), () => new Uint8Array(0));
+  const merged = applyDelta(structuredClone(base), throughDeltaSection(delta), () => base);
   // The changed MAC and rx-mode are valid values; the check is the one a switchover makes.
   try {
     nic.checkState(merged, check);
