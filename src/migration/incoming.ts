@@ -84,7 +84,7 @@ export class IncomingMigration {
    * first pass: 100–300 ms of page faults and memset on the destination's
    * only thread, on a 2-core host shared with the source's guest.
    */
-  #written: Uint8Array | undefined;
+  readonly #written: Uint8Array;
   /** After a refusal: what to do once the source has hung up. */
   #lingering: (() => void) | undefined;
   readonly #phases: DowntimePhases = {};
@@ -252,13 +252,13 @@ export class IncomingMigration {
       }
       case 'ram-page':
         vm.memory.bytes.set(item.data, item.addr);
-        this.#written![item.addr / PAGE] = 1;
+        this.#written[item.addr / PAGE] = 1;
         return;
       case 'ram-zero': {
         const page = item.addr / PAGE;
-        if (item.fill === 0 && this.#written![page] === 0) return;
+        if (item.fill === 0 && this.#written[page] === 0) return;
         vm.memory.bytes.fill(item.fill, item.addr, item.addr + PAGE);
-        this.#written![page] = 1;
+        this.#written[page] = 1;
         return;
       }
       case 'ram-xbzrle':
@@ -355,11 +355,9 @@ export class IncomingMigration {
     });
     const t5 = nowMs();
     trace('incoming_running', undefined, t4);
-    // The first RARP now, right after the resume (QEMU arms qemu_announce_self's
-    // timer for "now" and runs vm_start; the timer fires from its main loop).
-    // A timer here would wait for the event loop's next timers phase — measured
-    // 4–12 ms after the switchover, while the bridge still sends the guest's
-    // traffic to the source's port.
+    // The announce rounds from here, in this step (QEMU arms qemu_announce_self's
+    // timer for "now" and runs vm_start): a timer would wait for the event
+    // loop's next timers phase, 4–12 ms. Its first RARP went out above.
     if (nic) this.#announce = announceSelf(nic, this.#opts.announce, { rarpSent });
     const t6 = nowMs();
     // What the device holds after the load, before the guest can change it
