@@ -85,13 +85,15 @@ class ScratchNic {
   }
 
   #write(off: number, value: number): void {
-    const q = (this.#queues[this.#queueSelect] ??= { desc: 0, avail: 0, used: 0, lastAvail: 0 });
     if (off === 0x00) this.#featureSelect = value;
     else if (off === 0x14) this.#status = value;
     else if (off === 0x16) this.#queueSelect = value;
-    else if (off === 0x20) q.desc = value;
-    else if (off === 0x28) q.avail = value;
-    else if (off === 0x30) q.used = value;
+    else if (off === 0x20 || off === 0x28 || off === 0x30) {
+      const q = (this.#queues[this.#queueSelect] ??= { desc: 0, avail: 0, used: 0, lastAvail: 0 });
+      if (off === 0x20) q.desc = value;
+      else if (off === 0x28) q.avail = value;
+      else q.used = value;
+    }
   }
 
   /** The next chain the driver made available on queue `q`: [head id, buffer address], or undefined. */
