@@ -8,24 +8,25 @@ import { TRACE_EVENTS, matchTraceEvents, setTraceState, takeTrace, traceEnabled 
 import { QmpError } from '../control/index.js';
 import type { QmpCommandRegistry } from '../control/index.js';
 
-function matching(pattern: string): ReturnType<typeof matchTraceEvents> {
-  const hit = matchTraceEvents(pattern);
-  if (hit.length === 0) throw new QmpError('GenericError', `No event with name '${pattern}' (vmig's trace events: ${Object.keys(TRACE_EVENTS).join(', ')})`);
-  return hit;
+function noSuchEvent(pattern: string): QmpError {
+  return new QmpError('GenericError', `No event with name '${pattern}' (vmig's trace events: ${Object.keys(TRACE_EVENTS).join(', ')})`);
 }
 
 export function registerTraceQmpCommands(registry: QmpCommandRegistry): void {
   registry.register<{ name: string }>({
     name: 'trace-event-get-state',
     args: { name: 'str' },
-    handler: (a) => matching(a.name).map((n) => ({ name: n, state: traceEnabled(n) ? 'enabled' : 'disabled' })),
+    handler: (a) => {
+      const hit = matchTraceEvents(a.name);
+      if (hit.length === 0) throw noSuchEvent(a.name);
+      return hit.map((n) => ({ name: n, state: traceEnabled(n) ? 'enabled' : 'disabled' }));
+    },
   });
   registry.register<{ name: string; enable: boolean; 'ignore-unavailable'?: boolean }>({
     name: 'trace-event-set-state',
     args: { name: 'str', enable: 'bool', '*ignore-unavailable': 'bool' },
     handler: (a) => {
-      matching(a.name);
-      setTraceState(a.name, a.enable);
+      if (setTraceState(a.name, a.enable).length === 0) throw noSuchEvent(a.name);
       return {};
     },
   });
