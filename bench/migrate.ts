@@ -77,7 +77,6 @@ try {
     if (r.status !== 'completed') throw new Error(`migration ${r.index} ${r.status}: ${r.error}`);
     const tag = i < WARMUP ? 'warm-up' : 'run';
     console.log(`${tag.padEnd(7)} ${String(r.index).padStart(3)}  downtime ${fmt(r.downtimeMs).padStart(6)} ms  total ${String(r.totalMs).padStart(5)} ms  probe gap ${fmt(r.maxGapMs).padStart(6)} ms  lost ${r.lostProbes}`);
-    if (TRACE && process.env.VMIG_BENCH_TIMELINES) console.log(JSON.stringify({ ...r.timeline, args: r.traceArgs, instants: r.xvmig.instants }));
     if (i >= WARMUP) results.push(r);
   }
   const col = (f: (r: MigrationResult) => number) => results.map(f);
