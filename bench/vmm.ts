@@ -17,6 +17,7 @@ import { join } from 'node:path';
 
 import { vmmEnvironment } from '../src/cli/vm-process.js';
 import { QmpClient } from '../src/control/index.js';
+import { monotonicMs } from '../src/core/index.js';
 import { TestNetns, netnsUnavailableReason } from '../test/support/netns.js';
 import { repoRoot } from '../test/support/paths.js';
 import { machineLine } from './machine.js';
@@ -39,7 +40,7 @@ function pct(xs: number[], p: number): number {
 async function startVm(ns: TestNetns, dir: string, tap: string, env: NodeJS.ProcessEnv = vmmEnvironment()) {
   const sock = join(dir, `${tap}.sock`);
   const t0 = performance.now();
-  const spawnedAtMs = Number(process.hrtime.bigint()) / 1e6;
+  const spawnedAtMs = monotonicMs();
   const child = ns.spawn(process.execPath, [
     join(repoRoot, 'bin', 'vmig.js'), 'run', '-machine', 'q35', '-m', '256M', '-smp', '2',
     '-netdev', `tap,id=n0,ifname=${tap},queues=4`, '-device', 'virtio-net-pci,netdev=n0,mq=on,mac=52:54:00:12:34:56',
@@ -61,7 +62,7 @@ async function startVm(ns: TestNetns, dir: string, tap: string, env: NodeJS.Proc
     await new Promise((r) => setTimeout(r, 1));
   }
   const readyMs = performance.now() - t0;
-  const readyAtMs = Number(process.hrtime.bigint()) / 1e6;
+  const readyAtMs = monotonicMs();
   const trace = (await qmp.execute('x-vmig-query-trace')) as { events: { name: string; 'time-ms': number }[] };
   const at = (name: string) => trace.events.find((e) => e.name === name)?.['time-ms'] ?? Number.NaN;
   const steps = {

@@ -4,7 +4,7 @@
  * naming it, exit 1.
  */
 
-import { describeError, processStartMs, setTraceState, trace, traceEnabled } from '../core/index.js';
+import { describeError, monotonicMs, processStartMs, setTraceState, trace, traceEnabled } from '../core/index.js';
 import { GUEST_KERNEL_URL, VcpuThread } from '../guest/index.vmm.js';
 import type { Vm, VmConfig } from '../machine/index.js';
 import type { Worker } from 'node:worker_threads';
@@ -26,9 +26,9 @@ export const RUN_USAGE = `usage: vmig run [QEMU-style options] -guest ip=A.B.C.D
 const LOOP_STALL_MS = 3;
 function watchEventLoop(): void {
   if (!traceEnabled('vmm_loop_stall')) return;
-  let last = Number(process.hrtime.bigint()) / 1e6;
+  let last = monotonicMs();
   setInterval(() => {
-    const now = Number(process.hrtime.bigint()) / 1e6;
+    const now = monotonicMs();
     if (now - last > 1 + LOOP_STALL_MS) trace('vmm_loop_stall', Math.round((now - last - 1) * 1000) / 1000, last + 1);
     last = now;
   }, 1).unref();
@@ -54,7 +54,7 @@ export async function runVm(argv: string[], io: Output, options: RunOptions = {}
   // alive, so an error below exits without ending it by hand.
   const boot = options.vcpuWorker ? VcpuThread.adopt(options.vcpuWorker, GUEST_KERNEL_URL) : VcpuThread.start(GUEST_KERNEL_URL);
   const { Vm, parseVmCommandLine } = await import('../machine/index.js');
-  const modulesLoadedMs = Number(process.hrtime.bigint()) / 1e6;
+  const modulesLoadedMs = monotonicMs();
   let config: VmConfig;
   try {
     config = parseVmCommandLine(argv);

@@ -62,12 +62,17 @@ const args = new Float64Array(TRACE_CAPACITY);
 let written = 0;
 let taken = 0;
 
+/** The host's CLOCK_MONOTONIC in ms: the clock of every trace instant, shared by all the VMMs of a host. */
+export function monotonicMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
 /** Record `name` now (or at `atMs`, an instant taken earlier on the same clock). */
 export function trace(name: TraceEventName, arg?: number, atMs?: number): void {
   if (enabled[name] !== true) return;
   const i = written % TRACE_CAPACITY;
   names[i] = name;
-  times[i] = atMs ?? Number(process.hrtime.bigint()) / 1e6;
+  times[i] = atMs ?? monotonicMs();
   args[i] = arg ?? Number.NaN;
   written++;
 }
@@ -105,5 +110,5 @@ export function takeTrace(): { events: TraceRecord[]; dropped: number } {
 
 /** When this thread's clock began, on CLOCK_MONOTONIC (ms): performance.now() counts from it. */
 export function processStartMs(): number {
-  return Number(process.hrtime.bigint()) / 1e6 - performance.now();
+  return monotonicMs() - performance.now();
 }

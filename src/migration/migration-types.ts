@@ -3,6 +3,7 @@
  * the VM as the engine sees it, and the numbers query-migrate reports.
  */
 
+import { monotonicMs } from '../core/index.js';
 import type { GuestMemory } from '../memory/index.js';
 import type { Vcpu } from '../guest/index.vmm.js';
 import type { VirtioNetDevice } from '../devices/net/index.js';
@@ -147,6 +148,5 @@ export function round3(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
 
-export function nowMs(): number {
-  return Number(process.hrtime.bigint()) / 1e6;
-}
+/** The host's monotonic clock in ms: the trace's clock, comparable across the VMMs of a host. */
+export const nowMs = monotonicMs;
