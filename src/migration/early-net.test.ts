@@ -30,7 +30,7 @@ import {
 import type { VirtioSavedState } from '../virtio/index.js';
 import { loadState, saveState } from '../vmstate/index.js';
 import type { VmState } from '../vmstate/index.js';
-import { applyDelta, applyEarlySwitchover, buildDelta, changedCategories, netDeltaVmsd, sameValue } from './early-net.js';
+import { applyDelta, applyEarlySwitchover, buildDelta, changedCategories, copyForMerge, netDeltaVmsd, sameValue, withSyntheticChanges } from './early-net.js';
 import type { EarlyCategory, EarlyPolicy, NetDelta } from './early-net.js';
 
 const OURS = '52:54:00:12:34:56';
@@ -167,6 +167,10 @@ describe('early virtio-net migration: categories and deltas', () => {
       assert.equal(per.fullReload, reload, 'per-delta reloads only for a transport change (renegotiation)');
       assert.deepEqual(per.changed, expected);
       assert.deepEqual(applyDelta(structuredClone(early), per, codec(h).decode), reload ? codec(h).decode(codec(h).encode(now)) : now);
+      // The warm-ups merge into copyForMerge's copy: the same result, and the original untouched.
+      const pristine = structuredClone(early);
+      assert.deepEqual(applyDelta(copyForMerge(early), per, codec(h).decode), reload ? codec(h).decode(codec(h).encode(now)) : now);
+      assert.deepEqual(early, pristine, 'copyForMerge: merging into the copy left the early state as it was');
       if (!reload) assert.ok((per.slices?.length ?? 0) < 2000, `per-delta carries only the changed values (${per.slices?.length} bytes)`);
       // The destination's device, holding the early state, ends with exactly the source's state under both policies.
       for (const d of [rfc, per]) {
@@ -178,6 +182,16 @@ describe('early virtio-net migration: categories and deltas', () => {
       }
     });
   }
+
+  test('withSyntheticChanges changes the VLAN filter, rx-mode and MAC of a copy, and nothing of its input', () => {
+    const h = device();
+    const early = h.device.saveState();
+    const pristine = structuredClone(early);
+    const changed = withSyntheticChanges(early);
+    assert.deepEqual(changedCategories(early, changed), ['mac', 'rx-filter', 'vlan']);
+    assert.deepEqual(early, pristine);
+    assert.deepEqual(changedCategories(early, withSyntheticChanges(changed)), [], 'each change is one flipped bit: twice is none');
+  });
 
   // QMP set_link on the destination after its early load: the delta never carries net-status unless the source changed it.
   test("set_link on the destination after the early load does not survive the switchover: the source's state, whatever the delta carries", async () => {

@@ -235,6 +235,23 @@ export function applyDelta(early: VirtioSavedState, delta: NetDelta, decodeFull:
 }
 
 /**
+ * A copy of `state` that applyDelta may merge into without touching `state`:
+ * every object it assigns into is copied, values are shared. A warm-up's
+ * structuredClone of it took ~10 ms (a trace, session 5).
+ */
+export function copyForMerge(state: VirtioSavedState): VirtioSavedState {
+  const modern = state.extra_state?.modern_state;
+  return {
+    ...state,
+    pci: { ...state.pci },
+    device: { ...state.device },
+    queues: state.queues.map((q) => ({ ...q })),
+    ...(state.msix ? { msix: { ...state.msix } } : {}),
+    ...(state.extra_state ? { extra_state: { ...state.extra_state, ...(modern ? { modern_state: { ...modern } } : {}) } } : {}),
+  };
+}
+
+/**
  * A copy of `state` with its VLAN filter, rx-mode and MAC changed (each
  * flipped back and forth by one bit): what a warm-up feeds the per-delta
  * paths — encodeSlices, decodeSlices, the merge — which a delta with nothing
@@ -242,12 +259,16 @@ export function applyDelta(early: VirtioSavedState, delta: NetDelta, decodeFull:
  * cost the destination ~0.9 ms more than no change (bench:early).
  */
 export function withSyntheticChanges(state: VirtioSavedState): VirtioSavedState {
-  const copy = structuredClone(state);
-  const d = (copy as unknown as { device: { vlans: Uint8Array; promisc: number; mac: Uint8Array } }).device;
-  d.vlans[0] = d.vlans[0]! ^ 1;
-  d.promisc ^= 1;
-  d.mac[5] = d.mac[5]! ^ 1;
-  return copy;
+  // Only what changes is copied; the rest is shared with `state`, which the
+  // callers only read. structuredClone of this state (under 1 KB of buffers)
+  // took 10 ms of the source's thread at a migration's start, 30 ms the first
+  // time in a process (a trace of it, session 5).
+  const d = state.device as { vlans: Uint8Array; promisc: number; mac: Uint8Array };
+  const vlans = d.vlans.slice();
+  vlans[0] = vlans[0]! ^ 1;
+  const mac = d.mac.slice();
+  mac[5] = mac[5]! ^ 1;
+  return { ...state, device: { ...state.device, vlans, mac, promisc: d.promisc ^ 1 } };
 }
 
 /**
