@@ -40,7 +40,7 @@ export interface MigrationResult {
 }
 
 /** The events a traced series reads: the stop-and-copy, the switchover, the NIC. */
-const SWITCHOVER_TRACE = ['migrate_*', 'incoming_*', 'vm_*', 'net_*', 'vmm_loop_stall'];
+const SWITCHOVER_TRACE = ['migrate_*', 'incoming_*', 'vm_*', 'net_*', 'vmm_loop_stall', 'vmm_gc'];
 
 export interface SeriesOptions {
   ns: NetworkNamespace;
@@ -191,12 +191,13 @@ async function switchoverTimeline(src: VmProcess, dst: VmProcess, x: Record<stri
   for (const [side, vm] of [['src', src], ['dst', dst]] as const) {
     const t = (await vm.qmp.execute('x-vmig-query-trace')) as { events: { name: string; 'time-ms': number; arg?: number }[] };
     for (const e of t.events) {
-      // Stalls inside the switchover (the stop to 60 ms after it) are kept apart from the rest.
-      const inSwitchover = e.name === 'vmm_loop_stall' && e['time-ms'] - stop >= -5 && e['time-ms'] - stop <= 60;
+      // Stalls and GC pauses inside the switchover (the stop to 60 ms after it) are kept apart from the rest.
+      const longest = e.name === 'vmm_loop_stall' || e.name === 'vmm_gc';
+      const inSwitchover = longest && e['time-ms'] - stop >= -5 && e['time-ms'] - stop <= 60;
       const key = `${side}:${e.name}${inSwitchover ? '@switchover' : ''}`;
       const at = e['time-ms'] - stop;
-      // The first of each event; of the stalls, the longest.
-      if (key in out && !(e.name === 'vmm_loop_stall' && (e.arg ?? 0) > (args[key] ?? 0))) continue;
+      // The first of each event; of the stalls and GC pauses, the longest.
+      if (key in out && !(longest && (e.arg ?? 0) > (args[key] ?? 0))) continue;
       out[key] = at;
       if (e.arg !== undefined) args[key] = e.arg;
     }

@@ -34,6 +34,16 @@ function watchEventLoop(): void {
   }, 1).unref();
 }
 
+/** With vmm_gc enabled at start: the main thread's GC pauses (V8's, through perf_hooks' gc entries). */
+function watchGc(): void {
+  if (!traceEnabled('vmm_gc')) return;
+  // Entries are timed on performance.now()'s clock; the trace on CLOCK_MONOTONIC. Both count from one origin.
+  const toMonotonic = monotonicMs() - performance.now();
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) trace('vmm_gc', Math.round(e.duration * 1000) / 1000, e.startTime + toMonotonic);
+  }).observe({ entryTypes: ['gc'] });
+}
+
 export interface RunOptions {
   /** vCPU 0's thread, started by the launcher before it loaded this module (VcpuThread.adopt). */
   vcpuWorker?: Worker;
@@ -71,6 +81,7 @@ export async function runVm(argv: string[], io: Output, options: RunOptions = {}
     vm = await Vm.start(config, { log: (line) => io.err(`vmig: ${line}`), vcpuThreads: [boot] });
     trace('vmm_vm_started');
     watchEventLoop();
+    watchGc();
   } catch (err) {
     io.err(`vmig run: ${describeError(err)}`);
     return 1;

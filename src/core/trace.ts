@@ -16,6 +16,7 @@ export const TRACE_EVENTS = {
   vmm_modules_loaded: "the machine layer's modules are loaded",
   vmm_vm_started: 'the VM is built, its devices realized, its vCPU threads started; QMP listens',
   vmm_loop_stall: "the VMM's event loop ran no timer for a while; recorded at the stall's start (arg: ms)",
+  vmm_gc: "a garbage collection paused the VMM's main thread; recorded at its start (arg: ms)",
   vm_first_mmio: "the guest's first MMIO exit: its code runs",
   vm_pause_requested: 'a pause (stop, or a migration stop) asked the vCPUs to park',
   vm_vcpus_parked: 'every vCPU parked',
