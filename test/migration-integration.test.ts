@@ -8,6 +8,7 @@
  */
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 
 import { UdpProbe } from '../src/host/index.js';
@@ -19,6 +20,12 @@ const skip = netnsUnavailableReason();
 if (skip) console.log(`# migration-integration skipped: ${skip}`);
 
 const ROUNDS = 20;
+
+/** A process's main thread's nice value (/proc/PID/stat, field 19). */
+function eventLoopNice(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+}
 const WORKLOAD = { size: '64M', dirtyRate: '50M' };
 const PARAMS = { 'downtime-limit': 30, 'max-bandwidth': 1 << 30 };
 
@@ -61,6 +68,8 @@ describe('20 live migrations back and forth over tcp', { skip }, () => {
         const loaded = ((await next.qmp.execute('x-vmig-query-migration-device-state')) as { loaded: unknown }).loaded;
         assert.ok(sent && loaded, 'both sides recorded the device state');
         assert.deepEqual(loaded, sent, `migration ${i + 1}: the destination's virtio-net state differs from the source's`);
+        // The switchover's raised priority (switchover-priority.ts) is back to normal on both sides.
+        assert.deepEqual([eventLoopNice(cur.pid), eventLoopNice(next.pid)], [0, 0], `migration ${i + 1}: the event-loop threads' nice values after the switchover`);
         assert.equal(await cur.quit(), 0);
 
         // The guest carries on: its verifier keeps checking pages and finds no stale one.

@@ -70,10 +70,13 @@ export class VmProcess {
   log = '';
   /** Resolves with the exit code (or -1 when killed by a signal). */
   readonly exited: Promise<number>;
+  /** The VMM's process id: also the thread id of its event-loop thread. */
+  readonly pid: number;
   readonly #kill: () => void;
 
-  private constructor(name: string, qmp: QmpClient, exited: Promise<number>, kill: () => void, logRef: { log: string }) {
+  private constructor(name: string, pid: number, qmp: QmpClient, exited: Promise<number>, kill: () => void, logRef: { log: string }) {
     this.name = name;
+    this.pid = pid;
     this.qmp = qmp;
     this.exited = exited;
     this.#kill = kill;
@@ -93,7 +96,7 @@ export class VmProcess {
     for (;;) {
       try {
         const qmp = await QmpClient.connect(qmpSocket);
-        return new VmProcess(name, qmp, exited, () => child.kill('SIGKILL'), logRef);
+        return new VmProcess(name, child.pid ?? -1, qmp, exited, () => child.kill('SIGKILL'), logRef);
       } catch (err) {
         if (gone || Date.now() > end) {
           child.kill('SIGKILL');

@@ -59,6 +59,7 @@ export interface NativeAddon {
   /** fcntl(F_DUPFD_CLOEXEC): another fd for the same open file. */
   dupFd(fd: number): number;
   setThreadSlice(sliceUs: number): number;
+  setThreadNice(nice: number): number;
   pageSize(): number;
 
   /** read(2) into bytes [offset, offset+length) of `buffer` (any ArrayBufferView, shared or not). */
@@ -124,6 +125,7 @@ const NATIVE_EXPORTS = [
   'closeFd',
   'dupFd',
   'setThreadSlice',
+  'setThreadNice',
   'pageSize',
   'fdRead',
   'fdWrite',

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { getPriority } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
-import { requestThreadSlice } from './thread-slice.js';
+import { requestThreadSlice, setThreadNice } from './thread-slice.js';
 
 test('a slice outside the kernel\'s 100 µs..100 ms is refused before any system call', () => {
   assert.throws(() => requestThreadSlice(50), RangeError);
@@ -29,4 +30,41 @@ test('the calling thread gets the slice it asks for, and only that thread', asyn
     return;
   }
   assert.deepEqual(got, { first: 250, second: 300 });
+});
+
+test('a nice value outside -20..19 is refused before any system call', () => {
+  assert.throws(() => setThreadNice(-21), RangeError);
+  assert.throws(() => setThreadNice(20), RangeError);
+  assert.throws(() => setThreadNice(0.5), RangeError);
+});
+
+test('the calling thread gets the nice value it asks for, and the previous value back', async (t) => {
+  // In a worker: a thread's own nice value (getpriority on its thread id), the runner's thread untouched.
+  const code = `
+    const { parentPort } = require('node:worker_threads');
+    const { getPriority } = require('node:os');
+    import(${JSON.stringify(new URL('./thread-slice.js', import.meta.url).href)}).then((m) => {
+      const first = m.setThreadNice(-5) ?? null;
+      const during = getPriority();
+      const second = m.setThreadNice(first ?? 0) ?? null;
+      parentPort.postMessage({ first, during, second, after: getPriority() });
+    });
+  `;
+  const before = getPriority();
+  const got = await new Promise<Record<string, number | null>>((resolve, reject) => {
+    const w = new Worker(code, { eval: true });
+    w.once('message', (m) => {
+      resolve(m as Record<string, number | null>);
+      void w.terminate();
+    });
+    w.once('error', reject);
+  });
+  if (got.first === null) {
+    t.skip('lowering a nice value needs CAP_SYS_NICE (run as root)');
+    return;
+  }
+  assert.equal(got.during, -5, 'the nice value in force');
+  assert.equal(got.second, -5, 'the value it had, returned by the second call');
+  assert.equal(got.after, got.first, 'put back');
+  assert.equal(getPriority(), before, "the runner's own thread is untouched");
 });

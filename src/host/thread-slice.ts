@@ -1,7 +1,10 @@
 /**
- * The calling thread's scheduler time slice (EEVDF's per-task slice, Linux
- * 6.12+: sched_setattr's sched_runtime for SCHED_OTHER).
+ * The calling thread's scheduling: its time slice (EEVDF's per-task slice,
+ * Linux 6.12+: sched_setattr's sched_runtime for SCHED_OTHER) and its nice
+ * value.
  */
+
+import { getPriority } from 'node:os';
 
 import { native } from './native.js';
 
@@ -17,6 +20,22 @@ export function requestThreadSlice(sliceUs: number): number | undefined {
   if (!Number.isInteger(sliceUs) || sliceUs < 100 || sliceUs > 100_000) throw new RangeError(`slice ${sliceUs} µs is not an integer in 100..100000`);
   try {
     return native().setThreadSlice(sliceUs);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Set the calling thread's nice value (-20..19), its slice kept. Returns the
+ * nice value it had, or undefined when the kernel refused (lowering it needs
+ * CAP_SYS_NICE): the thread keeps what it had.
+ */
+export function setThreadNice(nice: number): number | undefined {
+  if (!Number.isInteger(nice) || nice < -20 || nice > 19) throw new RangeError(`nice ${nice} is not an integer in -20..19`);
+  try {
+    const before = getPriority();
+    native().setThreadNice(nice);
+    return before;
   } catch {
     return undefined;
   }

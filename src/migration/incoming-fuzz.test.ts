@@ -95,6 +95,22 @@ describe('the destination against hostile streams', () => {
     assert.equal(r.memory.readU8(4 * 4096), 0);
   });
 
+  test("the guest runs first, the bookkeeping after; a close in between still leaves the migration completed", async () => {
+    for (const closeEarly of [false, true]) {
+      const path = join(dir, `s${n++}.mig`);
+      writeFileSync(path, good);
+      const { vm, seen } = fakeVm();
+      const inc = new IncomingMigration(vm, { uri: { kind: 'file', path }, announce: { initial: 50, max: 550, rounds: 5, step: 100 }, events: () => false, recordDeviceState: () => false });
+      await inc.start();
+      while (seen.started === 0) await new Promise((r) => setImmediate(r));
+      assert.equal(inc.status, 'active', 'running, with the report and `completed` still to come');
+      if (closeEarly) inc.close();
+      assert.equal(await inc.done, true);
+      assert.equal(inc.status, 'completed');
+      inc.close();
+    }
+  });
+
   test('every truncation fails with a message and never starts the guest', async () => {
     for (let cut = 0; cut < good.length; cut += Math.max(1, Math.floor(good.length / 400))) {
       const r = await feed(good.subarray(0, cut));

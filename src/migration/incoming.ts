@@ -33,6 +33,7 @@ import type { GuestSectionState, VcpuSectionState } from './vmig-sections.js';
 import { announceSelf } from './self-announce.js';
 import { STOP_SECTION_IDS } from './outgoing.js';
 import { rehearseStopEncoding } from './stop-encoding.js';
+import { raiseSwitchoverPriority } from './switchover-priority.js';
 import { applyEarlySwitchover, netDeltaVmsd } from './early-net.js';
 import type { NetDelta } from './early-net.js';
 import { warmUpNetPaths, warmUpResync } from './warm-up.js';
@@ -52,6 +53,24 @@ export interface IncomingOptions {
 const PAGE = 4096;
 /** How long a refusing destination waits for the source to read its report and hang up. */
 const REFUSAL_LINGER_MS = 3000;
+/**
+ * How long after "running" the destination reports, closes the link, turns
+ * `completed` and arms the guest's announce: first the resumed guest's own
+ * traffic (the first probe echo takes 5–10 ms on this 2-core host). The
+ * source's total time grows by as much; its downtime does not.
+ */
+const BOOKKEEPING_DELAY_MS = 20;
+
+/** The switchover's instants (nowMs), for the report: EOF, state applied, backends attached, running, the end of the running step, SHUT sent. */
+interface SwitchoverInstants {
+  t0: number;
+  t1: number;
+  t2: number;
+  t4: number;
+  stepEnd: number;
+  shutAt: number;
+  rarpSent: boolean;
+}
 
 export class IncomingMigration {
   readonly #vm: MigratableVm;
@@ -89,8 +108,12 @@ export class IncomingMigration {
   #lingering: (() => void) | undefined;
   readonly #phases: DowntimePhases = {};
   #announce: SelfAnnounce | undefined;
+  /** Between "running" and the bookkeeping that follows it (#complete). */
+  /** Set from the final pages' arrival to the bookkeeping after "running" (switchover-priority.ts). */
+  #restorePriority: (() => void) | undefined;
+  #afterRunning: { timer: ReturnType<typeof setTimeout>; at: SwitchoverInstants } | undefined;
   #resolveDone!: (ok: boolean) => void;
-  /** Resolves true once the guest runs here, false when the incoming migration failed. */
+  /** Resolves true once the guest runs here and the migration is `completed` (BOOKKEEPING_DELAY_MS later), false when it failed. */
   readonly done: Promise<boolean>;
   /** The device state right after the load, saved back from the device (compare with the source's). */
   loadedNetState: VmState | undefined;
@@ -238,6 +261,8 @@ export class IncomingMigration {
         }
         // RAM begins without an early section: the source chose the classic path.
         if (item.header.idstr === 'ram' && this.#ackPending) this.#ack();
+        // The final pages: the source has stopped its guest (switchover-priority.ts).
+        if (item.header.idstr === 'ram' && item.header.kind === 'end') this.#restorePriority ??= raiseSwitchoverPriority();
         return;
       case 'device-state':
         this.#deviceState(item.header, item.state);
@@ -342,8 +367,8 @@ export class IncomingMigration {
     let rarpSent = false;
     // "Running" goes to the source the moment the vCPUs run: its downtime ends
     // when this lands. What follows in this same synchronous step — the NIC
-    // unquiesced, the announce armed, the report — cannot be observed before
-    // it (the NIC and the timers act only from later event-loop turns).
+    // unquiesced — cannot be observed before it (the NIC acts only from
+    // later event-loop turns).
     vm.startIncoming(() => {
       t4 = nowMs();
       shutAt = t4;
@@ -355,21 +380,41 @@ export class IncomingMigration {
     });
     const t5 = nowMs();
     trace('incoming_running', undefined, t4);
-    // The announce rounds from here, in this step (QEMU arms qemu_announce_self's
-    // timer for "now" and runs vm_start): a timer would wait for the event
-    // loop's next timers phase, 4–12 ms. Its first RARP went out above.
-    if (nic) this.#announce = announceSelf(nic, this.#opts.announce, { rarpSent });
-    const t6 = nowMs();
     // What the device holds after the load, before the guest can change it
     // (the guest reaches the device only through this thread's later turns).
     if (nic && this.#opts.recordDeviceState()) this.loadedNetState = nic.saveState() as unknown as VmState;
+    // The rest is bookkeeping, and the resumed guest's first frames come
+    // first: run in this step, it held this thread 2–5 ms after "running"
+    // (cold code on a busy host), and the first frame read from the TAP
+    // waited for it (the switchover trace, docs/BENCHMARKS.md).
+    const at = { t0, t1, t2, t4, stepEnd: t5, shutAt, rarpSent };
+    this.#afterRunning = { timer: setTimeout(() => this.#complete(at, { announce: true }), BOOKKEEPING_DELAY_MS), at };
+  }
+
+  /**
+   * After the guest's first milliseconds here: the guest's own announce, the
+   * report, the link closed, `completed`. Without the announce when the VM is
+   * shutting down (close() before the delay ran out).
+   */
+  #complete(at: SwitchoverInstants, options: { announce: boolean }): void {
+    if (this.#afterRunning) clearTimeout(this.#afterRunning.timer);
+    this.#afterRunning = undefined;
+    this.#restorePriority?.();
+    const { t0, t1, t2, t4, shutAt } = at;
+    const nic = this.#vm.nic;
+    const t5 = nowMs();
+    // The announce rounds (QEMU arms qemu_announce_self's timer at vm_start):
+    // the first RARP went out with "running"; the first round here asks a
+    // guest that negotiated GUEST_ANNOUNCE to announce itself.
+    if (nic && options.announce) this.#announce = announceSelf(nic, this.#opts.announce, { rarpSent: at.rarpSent });
+    const t6 = nowMs();
     // resume: the vCPUs' clocks and pending interrupts restored, the vCPUs woken.
     // announce: arming it, after "running" (outside the downtime).
     Object.assign(this.#phases, { deviceLoad: t1 - t0, backendAttach: t2 - t1, resume: t4 - t2, announce: t6 - t5 });
     // Host monotonic times (ms): comparable with the source's when both run on one host.
     const report: DestinationReport = {
       ok: true,
-      phases: { deviceLoadMs: t1 - t0, backendAttachMs: t2 - t1, resumeMs: t4 - t2, announceMs: t6 - t5, devicesAfterRunningMs: t5 - t4 },
+      phases: { deviceLoadMs: t1 - t0, backendAttachMs: t2 - t1, resumeMs: t4 - t2, announceMs: t6 - t5, devicesAfterRunningMs: at.stepEnd - t4 },
       times: { eofAt: this.#eofAt, runningAt: t4, shutAt },
     };
     // The destination's virtio-net work inside the downtime: decoding its section (or delta), loading, attaching.
@@ -385,6 +430,7 @@ export class IncomingMigration {
 
   #fail(err: unknown): void {
     if (this.#status === 'failed') return;
+    this.#restorePriority?.();
     this.#error = describeError(err);
     this.#vm.log(`incoming migration failed: ${this.#error}`);
     this.#setStatus('failed');
@@ -421,6 +467,9 @@ export class IncomingMigration {
 
   /** Give up (the VM is shutting down). */
   close(): void {
+    // The guest ran here: the migration completed, whatever comes next.
+    if (this.#afterRunning) this.#complete(this.#afterRunning.at, { announce: false });
+    this.#restorePriority?.();
     this.#announce?.stop();
     this.#stopFile?.();
     void this.#listener?.close();

@@ -28,6 +28,7 @@ import type { VmState, Vmsd, VmstateContext } from '../vmstate/index.js';
 import { PageScanner, allPages, pagesOf } from './ram-pages.js';
 import { SEND_BUFFER_BYTES, StreamSender, sleep } from './stream-sender.js';
 import { encodeDeviceSections, rehearseStopEncoding, vmdescJson, writeFullSection } from './stop-encoding.js';
+import { raiseSwitchoverPriority } from './switchover-priority.js';
 import type { EarlyInForce, StopSectionIds, WrittenSection } from './stop-encoding.js';
 import type { EarlyPolicy } from './early-net.js';
 import type { VirtioSavedState } from '../virtio/index.js';
@@ -405,6 +406,15 @@ export class OutgoingMigration {
   }
 
   async #stopAndCopy(enc: StreamEncoder, last: DirtySnapshot): Promise<void> {
+    const restorePriority = raiseSwitchoverPriority();
+    try {
+      await this.#stopAndCopyUrgent(enc, last, restorePriority);
+    } finally {
+      restorePriority();
+    }
+  }
+
+  async #stopAndCopyUrgent(enc: StreamEncoder, last: DirtySnapshot, restorePriority: () => void): Promise<void> {
     const vm = this.#vm;
     this.#downtimeStart = nowMs();
     trace('migrate_stop', undefined, this.#downtimeStart);
@@ -445,6 +455,7 @@ export class OutgoingMigration {
     const sentAt = nowMs();
     const status = this.#shutStatus ?? (await this.#race(new Promise<number>((resolve) => (this.#shut = resolve))));
     const shutAt = nowMs();
+    restorePriority();
     trace('migrate_shut_received', status, shutAt);
     if (status !== 0) throw new VmigError('ERR_MIGRATE_DESTINATION_FAILED', this.#destReport?.error ? `the destination failed: ${this.#destReport.error}` : `the destination failed (status ${status})`);
     this.#downtimeMs = shutAt - this.#downtimeStart;

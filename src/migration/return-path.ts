@@ -42,8 +42,9 @@ export interface DestinationReport {
   error?: string;
   /**
    * Destination phases, in ms: deviceLoadMs, backendAttachMs, resumeMs are
-   * inside the downtime; announceMs (arming it) and devicesAfterRunningMs
-   * (the NIC unquiesced) follow "running", in the same synchronous step.
+   * inside the downtime; devicesAfterRunningMs (the NIC unquiesced) follows
+   * "running" in the same synchronous step, announceMs (arming it) a few ms
+   * later, with this report.
    */
   phases?: { deviceLoadMs?: number; backendAttachMs?: number; announceMs?: number; resumeMs?: number; [k: string]: number | undefined };
   /** virtio-net work inside the downtime on the destination (ms): section decode, load, backend attach. */
