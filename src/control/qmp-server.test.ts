@@ -130,6 +130,35 @@ describe('QMP over a unix socket', { timeout: 20000 }, () => {
     await server.close();
   });
 
+  test('held events wait for the release, go out in order with the timestamps of when they were raised; a nested hold changes nothing', async () => {
+    const path = socketPath();
+    const server = new QmpServer({ registry: registryWithDemoCommands().registry });
+    await server.listenUnix(path);
+    const a = await QmpClient.connect(path);
+    const mark = a.eventMark();
+    const release = server.holdEvents();
+    const nested = server.holdEvents();
+    server.emitEvent('MIGRATION', { status: 'device' });
+    const raisedAt = Date.now();
+    await new Promise((r) => setTimeout(r, 30));
+    server.emitEvent('STOP');
+    nested();
+    await a.execute('query-status');
+    assert.deepEqual(a.eventsSince(mark), [], 'nothing is sent while held, whatever a nested hold released');
+    release();
+    release();
+    const stop = await a.waitForEvent('STOP', { since: mark });
+    assert.deepEqual(a.eventsSince(mark).map((e) => e.event), ['MIGRATION', 'STOP']);
+    const first = a.eventsSince(mark)[0]!.timestamp;
+    const ms = (t: { seconds: number; microseconds: number }) => t.seconds * 1000 + t.microseconds / 1000;
+    assert.ok(Math.abs(ms(first) - raisedAt) < 25, 'the timestamp is when the event was raised, not when it was sent');
+    assert.ok(ms(stop.timestamp) - ms(first) >= 20, 'each keeps its own timestamp');
+    server.emitEvent('RESUME');
+    await a.waitForEvent('RESUME', { since: mark });
+    await a.close();
+    await server.close();
+  });
+
   test('a client disconnecting mid-command leaves the server serving others', async () => {
     const path = socketPath();
     const demo = registryWithDemoCommands();

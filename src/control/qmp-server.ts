@@ -10,7 +10,7 @@ import type { UnixStreamServer } from '../host/index.vmm.js';
 import { QmpCommandRegistry } from './qmp-command-registry.js';
 import { qmpTimestamp } from './qmp-json.js';
 import { QmpSession } from './qmp-session.js';
-import type { QmpTransport, QmpVersionInfo } from './qmp-session.js';
+import type { QmpEventMessage, QmpTransport, QmpVersionInfo } from './qmp-session.js';
 
 export interface QmpServerOptions {
   registry?: QmpCommandRegistry;
@@ -89,7 +89,31 @@ export class QmpServer {
   /** Broadcast an event with the current wall-clock timestamp. */
   emitEvent(event: string, data?: Record<string, unknown>): void {
     const message = { event, timestamp: qmpTimestamp(), ...(data === undefined ? {} : { data }) };
-    for (const s of this.sessions) s.sendEvent(message);
+    if (this.held) this.held.push(message);
+    else for (const s of this.sessions) s.sendEvent(message);
+  }
+
+  private held: QmpEventMessage[] | undefined;
+
+  /**
+   * Queue events from now on, each with the timestamp of the moment it was
+   * raised, until the function returned is called: then they go out in order.
+   * For a switchover's few milliseconds (migration/switchover-window.ts):
+   * formatting and writing an event, and waking its client, cost the VMM
+   * thread ~0.3 ms each inside the downtime. Nested holds release at the
+   * outermost release.
+   */
+  holdEvents(): () => void {
+    if (this.held) return () => undefined;
+    this.held = [];
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const queued = this.held ?? [];
+      this.held = undefined;
+      for (const m of queued) for (const s of this.sessions) s.sendEvent(m);
+    };
   }
 
   /** Stop listening and end every session. */

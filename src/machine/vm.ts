@@ -322,6 +322,10 @@ export class Vm implements MigratableVm {
     this.qmp.emitEvent(name, data);
   }
 
+  holdEvents(): () => void {
+    return this.qmp.holdEvents();
+  }
+
   log(line: string): void {
     this.#log(line);
   }

@@ -66,6 +66,7 @@ function fakeVm() {
     migrationCompleted: () => undefined,
     startIncoming: () => void seen.started++,
     emitEvent: () => undefined,
+    holdEvents: () => () => undefined,
     log: (line) => void seen.log.push(line),
   };
   return { vm, seen, memory };

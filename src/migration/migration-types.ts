@@ -73,6 +73,8 @@ export interface MigratableVm {
    */
   startIncoming(vcpusRunning?: () => void): void;
   emitEvent(name: string, data?: Record<string, unknown>): void;
+  /** Queue QMP events (timestamped when raised) until the function returned is called (switchover-window.ts). */
+  holdEvents(): () => void;
   log(line: string): void;
 }
 

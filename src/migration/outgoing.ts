@@ -28,7 +28,7 @@ import type { VmState, Vmsd, VmstateContext } from '../vmstate/index.js';
 import { PageScanner, allPages, pagesOf } from './ram-pages.js';
 import { SEND_BUFFER_BYTES, StreamSender, sleep } from './stream-sender.js';
 import { encodeDeviceSections, rehearseStopEncoding, vmdescJson, writeFullSection } from './stop-encoding.js';
-import { raiseSwitchoverPriority } from './switchover-priority.js';
+import { openSwitchoverWindow } from './switchover-window.js';
 import type { EarlyInForce, StopSectionIds, WrittenSection } from './stop-encoding.js';
 import type { EarlyPolicy } from './early-net.js';
 import type { VirtioSavedState } from '../virtio/index.js';
@@ -406,15 +406,15 @@ export class OutgoingMigration {
   }
 
   async #stopAndCopy(enc: StreamEncoder, last: DirtySnapshot): Promise<void> {
-    const restorePriority = raiseSwitchoverPriority();
+    const closeWindow = openSwitchoverWindow(this.#vm);
     try {
-      await this.#stopAndCopyUrgent(enc, last, restorePriority);
+      await this.#stopAndCopyInWindow(enc, last, closeWindow);
     } finally {
-      restorePriority();
+      closeWindow();
     }
   }
 
-  async #stopAndCopyUrgent(enc: StreamEncoder, last: DirtySnapshot, restorePriority: () => void): Promise<void> {
+  async #stopAndCopyInWindow(enc: StreamEncoder, last: DirtySnapshot, closeWindow: () => void): Promise<void> {
     const vm = this.#vm;
     this.#downtimeStart = nowMs();
     trace('migrate_stop', undefined, this.#downtimeStart);
@@ -455,7 +455,7 @@ export class OutgoingMigration {
     const sentAt = nowMs();
     const status = this.#shutStatus ?? (await this.#race(new Promise<number>((resolve) => (this.#shut = resolve))));
     const shutAt = nowMs();
-    restorePriority();
+    closeWindow();
     trace('migrate_shut_received', status, shutAt);
     if (status !== 0) throw new VmigError('ERR_MIGRATE_DESTINATION_FAILED', this.#destReport?.error ? `the destination failed: ${this.#destReport.error}` : `the destination failed (status ${status})`);
     this.#downtimeMs = shutAt - this.#downtimeStart;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { getPriority, setPriority } from 'node:os';
 import { test } from 'node:test';
 
-import { SWITCHOVER_NICE, raiseSwitchoverPriority } from './switchover-priority.js';
+import { SWITCHOVER_NICE, openSwitchoverWindow, raiseSwitchoverPriority } from './switchover-window.js';
 
 test('the switchover raises this thread\'s priority, and the restore puts it back once', (t) => {
   const before = getPriority();
@@ -22,4 +22,19 @@ test('the switchover raises this thread\'s priority, and the restore puts it bac
   again();
   assert.equal(getPriority(), before + 3);
   setPriority(before);
+});
+
+test('the window holds the VM\'s QMP events until it closes, once', () => {
+  let held = 0;
+  let released = 0;
+  const close = openSwitchoverWindow({
+    holdEvents: () => {
+      held++;
+      return () => void released++;
+    },
+  });
+  assert.deepEqual([held, released], [1, 0]);
+  close();
+  close();
+  assert.deepEqual([held, released], [1, 1]);
 });
