@@ -10,7 +10,6 @@
  * Needs root (netns, TAP). Prints a Markdown table.
  */
 
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -17,14 +17,12 @@
  */
 
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import type { VmProcess, VmSpec } from '../src/cli/vm-process.js';
 import { netnsUnavailableReason } from './support/netns.js';
 import type { TestNetns } from './support/netns.js';
 import { VmLab, assertGuestVerifies, countGuestFrames } from './support/vm-lab.js';
-import { repoRoot } from './support/paths.js';
 
 const skip = netnsUnavailableReason();
 if (skip) console.log(`# early-migration skipped: ${skip}`);

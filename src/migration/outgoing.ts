@@ -30,15 +30,15 @@ import { SEND_BUFFER_BYTES, StreamSender, sleep } from './stream-sender.js';
 import { encodeDeviceSections, rehearseStopEncoding, vmdescJson, writeFullSection } from './stop-encoding.js';
 import { openSwitchoverWindow } from './switchover-window.js';
 import type { EarlyInForce, StopSectionIds, WrittenSection } from './stop-encoding.js';
-import type { EarlyPolicy } from './early-net.js';
 import type { VirtioSavedState } from '../virtio/index.js';
 import { ReturnPathDecoder } from './return-path.js';
 import type { DestinationReport } from './return-path.js';
 import type { MigrationUri } from './uri.js';
-import { formatMigrationUri } from './uri.js';
 import { GUEST_SECTION_IDSTR, RAM_BLOCK_NAME, guestSectionVmsd } from './vmig-sections.js';
 import type { GuestSectionState } from './vmig-sections.js';
-import { emptyRamStats, nowMs, phasesJson, ramStatsJson, round3 } from './migration-types.js';
+import { emptyRamStats, nowMs } from './migration-types.js';
+import { attributeDestinationPhases, outgoingInfo } from './outgoing-report.js';
+import type { EarlyOutcome } from './outgoing-report.js';
 import type { DowntimePhases, MigratableVm, MigrationCapability, MigrationParameters, MigrationStatus, RamStats } from './migration-types.js';
 
 export const SECTION_ID = { guest: 1, ram: 2, nicEarly: 3, vcpu: 10, nic: 40 } as const;
@@ -89,7 +89,7 @@ export class OutgoingMigration {
   readonly #aborted: Promise<never>;
   #bandwidth = 0;
   #destHello: DestinationReport['hello'];
-  #early: { used: boolean; policy: EarlyPolicy; reason?: string; earlyBytes?: number; deltaBytes?: number; changed?: string[]; fullReload?: boolean } | undefined;
+  #early: EarlyOutcome | undefined;
   #earlyState: VirtioSavedState | undefined;
   /** The virtio-net state as it was saved at the stop (for comparison with the destination's). */
   sentNetState: VmState | undefined;
@@ -145,48 +145,23 @@ export class OutgoingMigration {
 
   /** query-migrate, QEMU's members plus `x-vmig`. */
   info(): Record<string, unknown> {
-    const out: Record<string, unknown> = { status: this.#status };
-    const now = nowMs();
-    if (this.#status !== 'setup' && this.#status !== 'none') {
-      out['total-time'] = Math.round(this.#totalMs ?? now - this.#startedAt);
-      if (this.#setupMs !== undefined) out['setup-time'] = Math.round(this.#setupMs);
-      out.ram = ramStatsJson({ ...this.#ram, mbps: round3(this.#ram.mbps) });
-    }
-    if (this.#status === 'active' || this.#status === 'device') out['expected-downtime'] = Math.round(this.#expectedDowntimeMs);
-    if (this.#downtimeMs !== undefined) out.downtime = Math.round(this.#downtimeMs);
-    if (this.#error !== undefined) out['error-desc'] = this.#error;
-    const x: Record<string, unknown> = {
-      uri: formatMigrationUri(this.#opts.uri),
-      'return-path': this.#returnPath,
-      'downtime-measured-to': this.#returnPath ? 'destination-running' : 'source-sent',
-    };
-    if (this.#downtimeMs !== undefined) x['downtime-ms'] = round3(this.#downtimeMs);
-    if (Object.keys(this.#phases).length > 0) x['downtime-phases'] = phasesJson(this.#phases);
-    if (this.#downtimeMs !== undefined) {
-      // Host monotonic instants (ms), to line the downtime up with other observers (the probe).
-      x.instants = { stop: round3(this.#downtimeStart), ...(this.#destReport?.times ? { 'destination-running': round3(this.#destReport.times.runningAt) } : {}) };
-      // The guest's own pause: stop → its vCPUs run again on the destination, without the
-      // return trip QEMU's measure includes. Only meaningful when both run on one host
-      // (the instants are then on one clock), so only given when they are consistent.
-      const running = this.#destReport?.times?.runningAt;
-      if (running !== undefined && running >= this.#downtimeStart && running - this.#downtimeStart <= this.#downtimeMs) x['stop-to-running-ms'] = round3(running - this.#downtimeStart);
-    }
-    if (this.#early) {
-      const e = this.#early;
-      const d = this.#destReport?.early;
-      x['early-mig'] = {
-        used: e.used,
-        policy: e.policy,
-        ...(e.reason ? { 'negotiated-down': e.reason } : {}),
-        ...(e.earlyBytes !== undefined ? { 'early-bytes': e.earlyBytes } : {}),
-        ...(e.deltaBytes !== undefined ? { 'delta-bytes': e.deltaBytes, changed: e.changed, 'full-reload': e.fullReload } : {}),
-        ...(d ? { 'destination-setup-load-ms': round3(d.setupLoadMs), 'destination-downtime-load-ms': round3(d.downtimeLoadMs) } : {}),
-      };
-    }
-    if (this.#destReport?.netDowntimeMs !== undefined) x['destination-net-downtime-ms'] = round3(this.#destReport.netDowntimeMs);
-    if (this.#destReport) x.destination = this.#destReport;
-    out['x-vmig'] = x;
-    return out;
+    return outgoingInfo({
+      status: this.#status,
+      now: nowMs(),
+      startedAt: this.#startedAt,
+      setupMs: this.#setupMs,
+      totalMs: this.#totalMs,
+      ram: this.#ram,
+      expectedDowntimeMs: this.#expectedDowntimeMs,
+      downtimeMs: this.#downtimeMs,
+      downtimeStart: this.#downtimeStart,
+      error: this.#error,
+      uri: this.#opts.uri,
+      returnPath: this.#returnPath,
+      phases: this.#phases,
+      early: this.#early,
+      destReport: this.#destReport,
+    });
   }
 
   #setStatus(s: MigrationStatus): void {
@@ -465,24 +440,7 @@ export class OutgoingMigration {
     enc.vmdesc(this.#vmdescJson());
     this.#link!.write(enc.take());
     if (!this.#destReport?.phases) await this.#destinationReport();
-    const p = this.#destReport?.phases;
-    if (p) {
-      this.#phases.deviceLoad = p.deviceLoadMs;
-      this.#phases.backendAttach = p.backendAttachMs;
-      this.#phases.announce = p.announceMs;
-      this.#phases.resume = p.resumeMs;
-    }
-    // Both VMMs read CLOCK_MONOTONIC; on one host the destination's instants
-    // split the wait exactly. On two hosts they are meaningless: then
-    // final-transfer stays "written and drained" and return-path the rest.
-    const times = this.#destReport?.times;
-    if (times && times.eofAt >= t1 && times.shutAt <= shutAt && times.eofAt <= times.shutAt) {
-      this.#phases.finalTransfer = times.eofAt - t1;
-      this.#phases.returnPath = shutAt - times.shutAt;
-    } else {
-      const destWork = (p?.deviceLoadMs ?? 0) + (p?.backendAttachMs ?? 0) + (p?.announceMs ?? 0) + (p?.resumeMs ?? 0);
-      this.#phases.returnPath = Math.max(0, shutAt - sentAt - destWork);
-    }
+    attributeDestinationPhases(this.#phases, this.#destReport, { t1, sentAt, shutAt });
   }
 
   /** The destination's report, which follows its SHUT; a destination that sends none is not waited for long. */

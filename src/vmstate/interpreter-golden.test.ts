@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { ByteReader, ByteWriter, MalformedError, TruncatedError, VmigError } from '../core/index.js';
+import { ByteReader, ByteWriter, MalformedError, TruncatedError } from '../core/index.js';
 import type { Field, IntType, VmState, Vmsd, VmstateContext } from './description.js';
 import { decodeState, encodeState, loadState, saveState } from './interpreter.js';
 import { rejects } from './vmstate-test-kit.js';

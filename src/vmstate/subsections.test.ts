@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { ByteReader, ByteWriter, MalformedError, TruncatedError, VmigError } from '../core/index.js';
+import { ByteReader, ByteWriter, MalformedError, TruncatedError } from '../core/index.js';
 import type { VmState, Vmsd } from './description.js';
 import { QEMU_VM_SUBSECTION, decodeState, encodeState, loadState, saveState } from './interpreter.js';
 import { rejects } from './vmstate-test-kit.js';
