@@ -703,31 +703,6 @@ napi_value SetThreadSlice(napi_env env, napi_callback_info info) {
   return NewInt32(env, static_cast<int32_t>(attr.sched_runtime / 1000));
 }
 
-// setThreadNice(nice: number): number
-//
-// The calling thread's nice value (-20..19), its policy and slice kept
-// (sched_setattr's sched_nice). Lowering it needs CAP_SYS_NICE (EPERM
-// otherwise). Returns the nice value the kernel now reports.
-napi_value SetThreadNice(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!GetArgs(env, info, 1, argv)) return kThrown;
-  double nice = 0;
-  if (!GetInteger(env, argv[0], "nice", -20, 19, &nice)) return kThrown;
-  VmigSchedAttr attr;
-  std::memset(&attr, 0, sizeof attr);
-  if (syscall(SYS_sched_getattr, 0, &attr, sizeof attr, 0) != 0) return ThrowSyscall(env, "sched_getattr", errno);
-  if (attr.sched_policy != 0 /* SCHED_OTHER */ && attr.sched_policy != 3 /* SCHED_BATCH */) {
-    return ThrowSyscall(env, "sched_setattr (the thread is not SCHED_OTHER or SCHED_BATCH)", EINVAL);
-  }
-  attr.size = sizeof attr;
-  attr.sched_flags = 0;
-  attr.sched_nice = static_cast<int32_t>(nice);
-  if (syscall(SYS_sched_setattr, 0, &attr, 0) != 0) return ThrowSyscall(env, "sched_setattr", errno);
-  std::memset(&attr, 0, sizeof attr);
-  if (syscall(SYS_sched_getattr, 0, &attr, sizeof attr, 0) != 0) return ThrowSyscall(env, "sched_getattr", errno);
-  return NewInt32(env, attr.sched_nice);
-}
-
 // closeFd(fd: number): void
 //
 // On Linux the fd is released even when close() reports EINTR, so retrying
@@ -1630,7 +1605,6 @@ constexpr Export kExports[] = {
     {"closeFd", CloseFd},
     {"dupFd", DupFd},
     {"setThreadSlice", SetThreadSlice},
-    {"setThreadNice", SetThreadNice},
     {"pageSize", PageSize},
     {"fdRead", FdRead},
     {"fdWrite", FdWrite},

@@ -155,8 +155,12 @@ describe('QMP over a unix socket', { timeout: 20000 }, () => {
     assert.ok(ms(stop.timestamp) - ms(first) >= 20, 'each keeps its own timestamp');
     server.emitEvent('RESUME');
     await a.waitForEvent('RESUME', { since: mark });
-    await a.close();
+    // Held when the server closes (quit inside a switchover): sent before the sessions end.
+    server.holdEvents();
+    server.emitEvent('SHUTDOWN', { guest: false, reason: 'host-qmp-quit' });
     await server.close();
+    await a.waitForEvent('SHUTDOWN', { since: mark, timeoutMs: 2000 });
+    await a.close();
   });
 
   test('a client disconnecting mid-command leaves the server serving others', async () => {

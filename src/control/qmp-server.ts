@@ -118,6 +118,10 @@ export class QmpServer {
 
   /** Stop listening and end every session. */
   async close(): Promise<void> {
+    // Events still held (a switchover cut short by quit) go out before the sessions end.
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const m of held) for (const s of this.sessions) s.sendEvent(m);
     const listeners = this.listeners.splice(0);
     await Promise.all(listeners.map((l) => l.close()));
     for (const s of this.sessions) s.close();

@@ -6,7 +6,7 @@
  * here is also exported by index.ts.
  */
 export { MemfdRegion, MEMFD_REGION_MAX_BYTES, hostPageSize } from './memfd-region.js';
-export { requestThreadSlice, setThreadNice } from './thread-slice.js';
+export { raiseThreadPriority, requestThreadSlice, setThreadNice } from './thread-slice.js';
 export { keepCompiledCode } from './code-retention.js';
 export { readInputFile, openConsoleFile, stderrSink, makeTempDir, removeTree, readTextIfExists } from './files.js';
 export type { TextSink } from './files.js';

@@ -59,7 +59,6 @@ export interface NativeAddon {
   /** fcntl(F_DUPFD_CLOEXEC): another fd for the same open file. */
   dupFd(fd: number): number;
   setThreadSlice(sliceUs: number): number;
-  setThreadNice(nice: number): number;
   pageSize(): number;
 
   /** read(2) into bytes [offset, offset+length) of `buffer` (any ArrayBufferView, shared or not). */
@@ -125,7 +124,6 @@ const NATIVE_EXPORTS = [
   'closeFd',
   'dupFd',
   'setThreadSlice',
-  'setThreadNice',
   'pageSize',
   'fdRead',
   'fdWrite',

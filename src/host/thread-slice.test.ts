@@ -68,3 +68,31 @@ test('the calling thread gets the nice value it asks for, and the previous value
   assert.equal(got.after, got.first, 'put back');
   assert.equal(getPriority(), before, "the runner's own thread is untouched");
 });
+
+test('raiseThreadPriority only ever raises it, and returns the value to put back', async (t) => {
+  const code = `
+    const { parentPort } = require('node:worker_threads');
+    const { getPriority } = require('node:os');
+    import(${JSON.stringify(new URL('./thread-slice.js', import.meta.url).href)}).then((m) => {
+      m.setThreadNice(5);
+      const fromFive = m.raiseThreadPriority(-5) ?? null;
+      const atMinusFive = getPriority();
+      const again = m.raiseThreadPriority(0) ?? null;
+      const stays = getPriority();
+      parentPort.postMessage({ fromFive, atMinusFive, again, stays });
+    });
+  `;
+  const got = await new Promise<Record<string, number | null>>((resolve, reject) => {
+    const w = new Worker(code, { eval: true });
+    w.once('message', (m) => {
+      resolve(m as Record<string, number | null>);
+      void w.terminate();
+    });
+    w.once('error', reject);
+  });
+  if (got.fromFive === null) {
+    t.skip('lowering a nice value needs CAP_SYS_NICE (run as root)');
+    return;
+  }
+  assert.deepEqual(got, { fromFive: 5, atMinusFive: -5, again: null, stays: -5 });
+});

@@ -4,7 +4,7 @@
  * value.
  */
 
-import { getPriority } from 'node:os';
+import { getPriority, setPriority } from 'node:os';
 
 import { native } from './native.js';
 
@@ -26,17 +26,29 @@ export function requestThreadSlice(sliceUs: number): number | undefined {
 }
 
 /**
- * Set the calling thread's nice value (-20..19), its slice kept. Returns the
- * nice value it had, or undefined when the kernel refused (lowering it needs
- * CAP_SYS_NICE): the thread keeps what it had.
+ * Set the calling thread's nice value (-20..19): setpriority(2) on its own
+ * thread id (Linux keeps a nice value per thread; its slice is kept).
+ * Returns the nice value it had, or undefined when the kernel refused
+ * (lowering it needs CAP_SYS_NICE): the thread keeps what it had.
  */
 export function setThreadNice(nice: number): number | undefined {
   if (!Number.isInteger(nice) || nice < -20 || nice > 19) throw new RangeError(`nice ${nice} is not an integer in -20..19`);
   try {
     const before = getPriority();
-    native().setThreadNice(nice);
+    setPriority(nice);
     return before;
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Lower the calling thread's nice value to `nice` if it is above it (a
+ * higher priority, never a lower one). Returns the value to put back with
+ * setThreadNice — always allowed, since that raises it again — or undefined
+ * when nothing changed (already at `nice` or below, or refused).
+ */
+export function raiseThreadPriority(nice: number): number | undefined {
+  if (getPriority() <= nice) return undefined;
+  return setThreadNice(nice);
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { getPriority, setPriority } from 'node:os';
 import { test } from 'node:test';
 
-import { SWITCHOVER_NICE, openSwitchoverWindow, raiseSwitchoverPriority } from './switchover-window.js';
+import { SWITCHOVER_NICE, SWITCHOVER_WINDOW_MAX_MS, openSwitchoverWindow, raiseSwitchoverPriority } from './switchover-window.js';
 
 test('the switchover raises this thread\'s priority, and the restore puts it back once', (t) => {
   const before = getPriority();
@@ -37,4 +37,30 @@ test('the window holds the VM\'s QMP events until it closes, once', () => {
   close();
   close();
   assert.deepEqual([held, released], [1, 1]);
+});
+
+test('a window left open closes by itself after SWITCHOVER_WINDOW_MAX_MS: the events go out, the priority comes back', async () => {
+  const before = getPriority();
+  let released = 0;
+  const close = openSwitchoverWindow({ holdEvents: () => () => void released++ });
+  await new Promise((r) => setTimeout(r, SWITCHOVER_WINDOW_MAX_MS + 50));
+  assert.equal(released, 1);
+  assert.equal(getPriority(), before);
+  close();
+  assert.equal(released, 1, 'closing it later changes nothing');
+});
+
+test('a thread already above the switchover priority keeps its own', (t) => {
+  const before = getPriority();
+  try {
+    setPriority(SWITCHOVER_NICE - 2);
+  } catch {
+    t.skip('lowering a nice value needs CAP_SYS_NICE (run as root)');
+    return;
+  }
+  const restore = raiseSwitchoverPriority();
+  assert.equal(getPriority(), SWITCHOVER_NICE - 2);
+  restore();
+  assert.equal(getPriority(), SWITCHOVER_NICE - 2);
+  setPriority(before);
 });

@@ -4,19 +4,21 @@
  * milliseconds in which the guest is stopped, or its first packets wait on
  * the VMM thread. Inside it:
  *
- * - The event-loop thread runs at a higher priority. On a host whose cores
+ * - The event-loop thread runs at a higher priority (nice -10, or its own if
+ *   that is higher already). On a host whose cores
  *   are shared with the guests' vCPU threads, every step of the stop, the
  *   load and the first packets is a wake-up of this thread, and each waited
  *   for a vCPU thread to give up a CPU. A lower nice value (a larger weight)
  *   makes it win those wake-ups. Only here: in pre-copy a busier VMM thread
  *   would starve the guest. Needs CAP_SYS_NICE; without it, nothing changes.
+ *   Linux keeps a nice value per thread: the vCPU threads are not touched.
  * - QMP events (MIGRATION "device", STOP, RESUME) are queued, with the
  *   timestamps of the moments they were raised, and sent when it closes:
  *   formatting and writing each, and waking its client, cost ~0.3 ms of
  *   this thread inside the downtime.
  */
 
-import { setThreadNice } from '../host/index.js';
+import { raiseThreadPriority, setThreadNice } from '../host/index.js';
 import type { MigratableVm } from './migration-types.js';
 
 /**
@@ -30,9 +32,17 @@ import type { MigratableVm } from './migration-types.js';
  */
 export const SWITCHOVER_NICE = -10;
 
-/** Raise this thread's priority; the function returned puts it back (once). */
+/**
+ * The longest a window stays open: a switchover takes milliseconds, but the
+ * source's wait for SHUT has no deadline of its own (a stalled destination
+ * is for the user to cancel), and events and the priority must not be
+ * withheld that long.
+ */
+export const SWITCHOVER_WINDOW_MAX_MS = 250;
+
+/** Raise this thread's priority (never lower it); the function returned puts it back (once). */
 export function raiseSwitchoverPriority(): () => void {
-  const before = setThreadNice(SWITCHOVER_NICE);
+  const before = raiseThreadPriority(SWITCHOVER_NICE);
   let restored = before === undefined;
   return () => {
     if (restored) return;
@@ -41,15 +51,23 @@ export function raiseSwitchoverPriority(): () => void {
   };
 }
 
-/** Open the window; the function returned closes it (once): the priority restored, the queued events sent. */
+/**
+ * Open the window; the function returned closes it (once): the priority
+ * restored, the queued events sent. It closes by itself after
+ * SWITCHOVER_WINDOW_MAX_MS.
+ */
 export function openSwitchoverWindow(vm: Pick<MigratableVm, 'holdEvents'>): () => void {
   const restorePriority = raiseSwitchoverPriority();
   const releaseEvents = vm.holdEvents();
   let closed = false;
-  return () => {
+  const close = () => {
     if (closed) return;
     closed = true;
+    clearTimeout(deadline);
     restorePriority();
     releaseEvents();
   };
+  const deadline = setTimeout(close, SWITCHOVER_WINDOW_MAX_MS);
+  deadline.unref();
+  return close;
 }
