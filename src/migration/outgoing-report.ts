@@ -110,7 +110,8 @@ export function attributeDestinationPhases(phases: DowntimePhases, report: Desti
     phases.finalTransfer = times.eofAt - at.t1;
     phases.returnPath = at.shutAt - times.shutAt;
   } else {
-    const destWork = (p?.deviceLoadMs ?? 0) + (p?.backendAttachMs ?? 0) + (p?.announceMs ?? 0) + (p?.resumeMs ?? 0);
+    // The destination's work between EOF and SHUT (announce is armed after "running", outside the wait).
+    const destWork = (p?.deviceLoadMs ?? 0) + (p?.backendAttachMs ?? 0) + (p?.resumeMs ?? 0);
     phases.returnPath = Math.max(0, at.shutAt - at.sentAt - destWork);
   }
 }
