@@ -5,6 +5,28 @@ import { Worker } from 'node:worker_threads';
 
 import { requestThreadSlice, setThreadNice } from './thread-slice.js';
 
+/**
+ * Run `body` in a worker thread — a thread's slice and nice value are its own,
+ * so the runner's thread is never touched — with this module as `m` and
+ * node:os's getPriority in scope; resolves with what it passes to `done`.
+ */
+function inWorker<T>(body: string): Promise<T> {
+  const code = `
+    const { parentPort } = require('node:worker_threads');
+    const { getPriority } = require('node:os');
+    const done = (v) => parentPort.postMessage(v);
+    import(${JSON.stringify(new URL('./thread-slice.js', import.meta.url).href)}).then((m) => { ${body} });
+  `;
+  return new Promise<T>((resolve, reject) => {
+    const w = new Worker(code, { eval: true });
+    w.once('message', (m) => {
+      resolve(m as T);
+      void w.terminate();
+    });
+    w.once('error', reject);
+  });
+}
+
 test('a slice outside the kernel\'s 100 µs..100 ms is refused before any system call', () => {
   assert.throws(() => requestThreadSlice(50), RangeError);
   assert.throws(() => requestThreadSlice(100_001), RangeError);
@@ -12,19 +34,7 @@ test('a slice outside the kernel\'s 100 µs..100 ms is refused before any system
 });
 
 test('the calling thread gets the slice it asks for, and only that thread', async (t) => {
-  // In a worker, so the test runner's own thread keeps its slice.
-  const code = `
-    const { parentPort } = require('node:worker_threads');
-    import(${JSON.stringify(new URL('./thread-slice.js', import.meta.url).href)}).then((m) => parentPort.postMessage({ first: m.requestThreadSlice(250) ?? null, second: m.requestThreadSlice(300) ?? null }));
-  `;
-  const got = await new Promise<{ first: number | null; second: number | null }>((resolve, reject) => {
-    const w = new Worker(code, { eval: true });
-    w.once('message', (m) => {
-      resolve(m as { first: number | null; second: number | null });
-      void w.terminate();
-    });
-    w.once('error', reject);
-  });
+  const got = await inWorker<{ first: number | null; second: number | null }>('done({ first: m.requestThreadSlice(250) ?? null, second: m.requestThreadSlice(300) ?? null });');
   if (got.first === null) {
     t.skip('this kernel has no per-task slice (sched_setattr sched_runtime for SCHED_OTHER needs Linux 6.12+)');
     return;
@@ -39,26 +49,13 @@ test('a nice value outside -20..19 is refused before any system call', () => {
 });
 
 test('the calling thread gets the nice value it asks for, and the previous value back', async (t) => {
-  // In a worker: a thread's own nice value (getpriority on its thread id), the runner's thread untouched.
-  const code = `
-    const { parentPort } = require('node:worker_threads');
-    const { getPriority } = require('node:os');
-    import(${JSON.stringify(new URL('./thread-slice.js', import.meta.url).href)}).then((m) => {
-      const first = m.setThreadNice(-5) ?? null;
-      const during = getPriority();
-      const second = m.setThreadNice(first ?? 0) ?? null;
-      parentPort.postMessage({ first, during, second, after: getPriority() });
-    });
-  `;
   const before = getPriority();
-  const got = await new Promise<Record<string, number | null>>((resolve, reject) => {
-    const w = new Worker(code, { eval: true });
-    w.once('message', (m) => {
-      resolve(m as Record<string, number | null>);
-      void w.terminate();
-    });
-    w.once('error', reject);
-  });
+  const got = await inWorker<Record<string, number | null>>(`
+    const first = m.setThreadNice(-5) ?? null;
+    const during = getPriority();
+    const second = m.setThreadNice(first ?? 0) ?? null;
+    done({ first, during, second, after: getPriority() });
+  `);
   if (got.first === null) {
     t.skip('lowering a nice value needs CAP_SYS_NICE (run as root)');
     return;
@@ -70,26 +67,13 @@ test('the calling thread gets the nice value it asks for, and the previous value
 });
 
 test('raiseThreadPriority only ever raises it, and returns the value to put back', async (t) => {
-  const code = `
-    const { parentPort } = require('node:worker_threads');
-    const { getPriority } = require('node:os');
-    import(${JSON.stringify(new URL('./thread-slice.js', import.meta.url).href)}).then((m) => {
-      m.setThreadNice(5);
-      const fromFive = m.raiseThreadPriority(-5) ?? null;
-      const atMinusFive = getPriority();
-      const again = m.raiseThreadPriority(0) ?? null;
-      const stays = getPriority();
-      parentPort.postMessage({ fromFive, atMinusFive, again, stays });
-    });
-  `;
-  const got = await new Promise<Record<string, number | null>>((resolve, reject) => {
-    const w = new Worker(code, { eval: true });
-    w.once('message', (m) => {
-      resolve(m as Record<string, number | null>);
-      void w.terminate();
-    });
-    w.once('error', reject);
-  });
+  const got = await inWorker<Record<string, number | null>>(`
+    m.setThreadNice(5);
+    const fromFive = m.raiseThreadPriority(-5) ?? null;
+    const atMinusFive = getPriority();
+    const again = m.raiseThreadPriority(0) ?? null;
+    done({ fromFive, atMinusFive, again, stays: getPriority() });
+  `);
   if (got.fromFive === null) {
     t.skip('lowering a nice value needs CAP_SYS_NICE (run as root)');
     return;
