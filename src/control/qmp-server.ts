@@ -110,18 +110,21 @@ export class QmpServer {
     return () => {
       if (released) return;
       released = true;
-      const queued = this.held ?? [];
-      this.held = undefined;
-      for (const m of queued) for (const s of this.sessions) s.sendEvent(m);
+      this.sendHeld();
     };
+  }
+
+  /** Send what is held, in order, and hold no more. */
+  private sendHeld(): void {
+    const queued = this.held ?? [];
+    this.held = undefined;
+    for (const m of queued) for (const s of this.sessions) s.sendEvent(m);
   }
 
   /** Stop listening and end every session. */
   async close(): Promise<void> {
     // Events still held (a switchover cut short by quit) go out before the sessions end.
-    const held = this.held ?? [];
-    this.held = undefined;
-    for (const m of held) for (const s of this.sessions) s.sendEvent(m);
+    this.sendHeld();
     const listeners = this.listeners.splice(0);
     await Promise.all(listeners.map((l) => l.close()));
     for (const s of this.sessions) s.close();

@@ -61,14 +61,18 @@ const REFUSAL_LINGER_MS = 3000;
  */
 const BOOKKEEPING_DELAY_MS = 20;
 
-/** The switchover's instants (nowMs), for the report: EOF, state applied, backends attached, running, the end of the running step, SHUT sent. */
+/**
+ * The switchover's instants (nowMs), for the report: t0 EOF, t1 device state
+ * applied, t2 backends attached, t4 the vCPUs running and SHUT sent (one
+ * instant), stepEnd the end of that synchronous step; and whether the first
+ * RARP went out with it.
+ */
 interface SwitchoverInstants {
   t0: number;
   t1: number;
   t2: number;
   t4: number;
   stepEnd: number;
-  shutAt: number;
   rarpSent: boolean;
 }
 
@@ -108,9 +112,9 @@ export class IncomingMigration {
   #lingering: (() => void) | undefined;
   readonly #phases: DowntimePhases = {};
   #announce: SelfAnnounce | undefined;
-  /** Between "running" and the bookkeeping that follows it (#complete). */
   /** Open from "running" to the bookkeeping after it (switchover-window.ts). */
   #closeWindow: (() => void) | undefined;
+  /** Between "running" and the bookkeeping that follows it (#complete). */
   #afterRunning: { timer: ReturnType<typeof setTimeout>; at: SwitchoverInstants } | undefined;
   #resolveDone!: (ok: boolean) => void;
   /** Resolves true once the guest runs here and the migration is `completed` (BOOKKEEPING_DELAY_MS later), false when it failed. */
@@ -361,7 +365,6 @@ export class IncomingMigration {
     }
     this.#switchedOver = true;
     let t4 = 0;
-    let shutAt = 0;
     let rarpSent = false;
     // "Running" goes to the source the moment the vCPUs run: its downtime ends
     // when this lands. What follows in this same synchronous step — the NIC
@@ -369,7 +372,6 @@ export class IncomingMigration {
     // later event-loop turns).
     vm.startIncoming(() => {
       t4 = nowMs();
-      shutAt = t4;
       if (this.#returnPath) this.#reply({ type: 'shut', status: 0 });
       // The first RARP right after SHUT, before the NIC and the rest of the
       // resume (self-announce.ts): the switch then sends the guest's traffic
@@ -389,7 +391,7 @@ export class IncomingMigration {
     // first: run in this step, it held this thread 2–5 ms after "running"
     // (cold code on a busy host), and the first frame read from the TAP
     // waited for it (the switchover trace, docs/BENCHMARKS.md).
-    const at = { t0, t1, t2, t4, stepEnd: t5, shutAt, rarpSent };
+    const at = { t0, t1, t2, t4, stepEnd: t5, rarpSent };
     this.#afterRunning = { timer: setTimeout(() => this.#complete(at, { announce: true }), BOOKKEEPING_DELAY_MS), at };
   }
 
@@ -402,22 +404,22 @@ export class IncomingMigration {
     if (this.#afterRunning) clearTimeout(this.#afterRunning.timer);
     this.#afterRunning = undefined;
     this.#closeWindow?.();
-    const { t0, t1, t2, t4, shutAt } = at;
+    const { t0, t1, t2, t4 } = at;
     const nic = this.#vm.nic;
-    const t5 = nowMs();
+    const announceFrom = nowMs();
     // The announce rounds (QEMU arms qemu_announce_self's timer at vm_start):
     // the first RARP went out with "running"; the first round here asks a
     // guest that negotiated GUEST_ANNOUNCE to announce itself.
     if (nic && options.announce) this.#announce = announceSelf(nic, this.#opts.announce, { rarpSent: at.rarpSent });
-    const t6 = nowMs();
+    const announceTo = nowMs();
     // resume: the vCPUs' clocks and pending interrupts restored, the vCPUs woken.
     // announce: arming it, after "running" (outside the downtime).
-    Object.assign(this.#phases, { deviceLoad: t1 - t0, backendAttach: t2 - t1, resume: t4 - t2, announce: t6 - t5 });
+    Object.assign(this.#phases, { deviceLoad: t1 - t0, backendAttach: t2 - t1, resume: t4 - t2, announce: announceTo - announceFrom });
     // Host monotonic times (ms): comparable with the source's when both run on one host.
     const report: DestinationReport = {
       ok: true,
-      phases: { deviceLoadMs: t1 - t0, backendAttachMs: t2 - t1, resumeMs: t4 - t2, announceMs: t6 - t5, devicesAfterRunningMs: at.stepEnd - t4 },
-      times: { eofAt: this.#eofAt, runningAt: t4, shutAt },
+      phases: { deviceLoadMs: t1 - t0, backendAttachMs: t2 - t1, resumeMs: t4 - t2, announceMs: announceTo - announceFrom, devicesAfterRunningMs: at.stepEnd - t4 },
+      times: { eofAt: this.#eofAt, runningAt: t4, shutAt: t4 },
     };
     // The destination's virtio-net work inside the downtime: decoding its section (or delta), loading, attaching.
     report.netDowntimeMs = this.#netDecodeMs + this.#deltaDecodeMs + (t2 - t0);
