@@ -7,7 +7,11 @@
  * Two scenarios: nothing changes during the migration, and one injected
  * change per run (the guest adds or removes a VLAN after the early section).
  *
- *   npm run bench:early -- [RUNS=30] [--warmup 3]
+ *   npm run bench:early -- [RUNS=30] [--warmup 3] [--vhost]
+ *
+ * --vhost: the datapath in a `vmig vhost-user-net` process per VMM (QEMU's
+ * vhost=on; the RFC's own regime), where the baseline's switchover also
+ * starts the backend's rings and early migration moves that setup out.
  *
  * Needs root (netns, TAP).
  */
@@ -26,6 +30,7 @@ const args = process.argv.slice(2);
 const RUNS = Number(args.find((a) => /^\d+$/.test(a)) ?? 30);
 const wi = args.indexOf('--warmup');
 const WARMUP = wi >= 0 ? Number(args[wi + 1]) : 3;
+const VHOST = args.includes('--vhost');
 
 type Mode = 'baseline' | 'early-rfc' | 'early-per-delta';
 const MODES: Mode[] = ['baseline', 'early-rfc', 'early-per-delta'];
@@ -41,7 +46,7 @@ const series = new MigrationSeries({
   ns,
   dir,
   probe,
-  vm: { ip: `${ns.guest}/24`, memory: '256M', cpus: 2, queues: 4, workload: { size: '64M', dirtyRate: '4M' } },
+  vm: { ip: `${ns.guest}/24`, memory: '256M', cpus: 2, queues: 4, workload: { size: '64M', dirtyRate: '4M' }, vhostUser: VHOST },
   // Pre-copy starts throttled so the injected change surely lands after the early section; then full speed.
   parameters: { 'max-bandwidth': 16 << 20, 'downtime-limit': 300 },
   beforeMigrate: async (src) => {
@@ -70,6 +75,7 @@ const results = new Map<string, MigrationResult[]>();
 try {
   await series.boot();
   console.log(`bench:early — ${machineLine()}`);
+  console.log(`datapath: ${VHOST ? 'vhost-user (vmig vhost-user-net per VMM)' : 'TAP in the VMM (vhost off)'}`);
   console.log(`guest 256 MiB, 2 vCPUs, 4 queue pairs, workload 64 MiB at 4 MB/s, probe every 10 ms; ${WARMUP} warm-up + ${RUNS} measured runs per mode, interleaved; downtime = source stop → destination running\n`);
   for (const scenario of ['no change', 'one injected change'] as const) {
     inject = scenario !== 'no change';
@@ -77,7 +83,10 @@ try {
       for (const m of MODES) {
         mode = m;
         const r = await series.migrate();
-        if (r.status !== 'completed') throw new Error(`${m}: migration ${r.index} ${r.status}: ${r.error}`);
+        if (r.status !== 'completed') {
+          for (const vm of series.all.slice(-2)) console.error(`--- ${vm.name}\n${vm.log}`);
+          throw new Error(`${m}: migration ${r.index} ${r.status}: ${r.error}`);
+        }
         if (round >= WARMUP) {
           const key = `${scenario}|${m}`;
           results.set(key, [...(results.get(key) ?? []), r]);

@@ -26,6 +26,7 @@ export const LAYER_RANK: Record<string, number> = {
   virtio: 4,
   backends: 5,
   'devices/net': 6,
+  'vhost-user-net': 7,
   guest: 6,
   migration: 7,
   control: 8,

@@ -65,9 +65,51 @@ export interface NetBackendClient {
   backendError(queue: number | undefined, error: unknown): void;
 }
 
+/** A ring handed to an external datapath: guest-physical addresses, as the transport holds them. */
+export interface ExternalRing {
+  index: number;
+  size: number;
+  desc: number;
+  avail: number;
+  used: number;
+}
+
+/**
+ * A datapath outside the VMM (vhost-user): it reads and writes the guest's
+ * rings itself. The device then only relays doorbells (`kick`) and turns the
+ * datapath's calls into interrupts (`onCall`), keeps the control queue, and
+ * starts and stops the rings around migration (QEMU vhost_dev_start/stop):
+ *
+ *   prepare(features, rings)   everything but the ring bases: features, memory
+ *                              table, dirty log, ring sizes, addresses, kick/call
+ *   commit(bases)              SET_VRING_BASE per ring, then enable: frames move
+ *   stop()                     GET_VRING_BASE per ring: the next avail index of each
+ *
+ * Early migration's destination runs `prepare` in the setup phase and only
+ * `commit` inside the downtime; a classic one runs both there.
+ */
+export interface ExternalDatapath {
+  /** The virtio features the datapath implements (device features it lacks are not offered). */
+  readonly features: bigint;
+  /** What the last prepare() set up, while it stands (until stop() or a failure). */
+  readonly prepared: { features: bigint; rings: readonly ExternalRing[] } | undefined;
+  /** The rings run (commit() done, no stop() since). */
+  readonly running: boolean;
+  prepare(features: bigint, rings: readonly ExternalRing[]): Promise<void>;
+  commit(bases: readonly { index: number; base: number }[]): Promise<void>;
+  /** Stop every prepared ring; their next avail indices (ring index → base). */
+  stop(): Promise<Map<number, number>>;
+  /** The guest's doorbell for ring `index` (an eventfd write: it waits in the counter if nobody polls yet). */
+  kick(index: number): void;
+  /** The datapath signals ring `index` (its call eventfd): the device raises the queue's interrupt. */
+  onCall(handler: (index: number) => void): void;
+}
+
 export interface NetBackend {
   /** "tap", "loopback", … (for messages and query commands). */
   readonly kind: string;
+  /** Set when the datapath runs outside the VMM (vhost-user); the device then moves no frames itself. */
+  readonly external?: ExternalDatapath;
   /** Queue pairs the backend has (QEMU's netdev `queues`): the device's max_queue_pairs. */
   readonly queuePairs: number;
   /** Frames carry a vnet header (IFF_VNET_HDR); without it no offloads can be offered. */

@@ -14,13 +14,14 @@ import type { Output } from './analyze.js';
 import { MigrationSeries, median } from './migration-series.js';
 import type { MigrationResult } from './migration-series.js';
 
-export const DEMO_USAGE = `usage: vmig demo [--migrations N] [--dirty-rate RATE] [--max-bandwidth RATE]
+export const DEMO_USAGE = `usage: vmig demo [--migrations N] [--dirty-rate RATE] [--max-bandwidth RATE] [--vhost]
 
 Boots a VM in a private network namespace and live-migrates it N times (default 6)
 between two TAPs on a bridge while a UDP probe pings it every 10 ms, alternating the
 classic path (early-mig=off) and early virtio-net migration (per-delta). Needs root.
   --dirty-rate RATE      the guest's memory workload (default 8M bytes/s)
-  --max-bandwidth RATE   pre-copy bandwidth limit (default 256M bytes/s)`;
+  --max-bandwidth RATE   pre-copy bandwidth limit (default 256M bytes/s)
+  --vhost                the datapath in a vmig vhost-user-net process per VM (vhost=on)`;
 
 /** A size in QEMU's spelling (8M, 1G, bytes without a suffix), as `-guest dirty-rate=` takes it. */
 function parseRate(text: string, option: string): number {
@@ -41,9 +42,14 @@ export async function runDemo(argv: string[], io: Output): Promise<number> {
   let migrations = 6;
   let dirty = '8M';
   let bandwidth = 256 << 20;
+  let vhost = false;
   try {
     for (let i = 0; i < argv.length; i++) {
       const a = argv[i]!;
+      if (a === '--vhost') {
+        vhost = true;
+        continue;
+      }
       const v = argv[i + 1];
       if (v === undefined) throw new Error(`${a} needs a value`);
       if (a === '--migrations') migrations = Number(v);
@@ -73,7 +79,7 @@ export async function runDemo(argv: string[], io: Output): Promise<number> {
     ns,
     dir,
     probe,
-    vm: { ip: `${ns.guest}/24`, memory: '256M', cpus: 2, queues: 4, workload: { size: '64M', dirtyRate: dirty } },
+    vm: { ip: `${ns.guest}/24`, memory: '256M', cpus: 2, queues: 4, workload: { size: '64M', dirtyRate: dirty }, vhostUser: vhost },
     parameters: { 'max-bandwidth': bandwidth, 'downtime-limit': 300 },
     onProgress: progress,
     // Odd migrations classic, even ones early: set on the source before each (early-mig is a runtime property).
@@ -99,7 +105,7 @@ export async function runDemo(argv: string[], io: Output): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
 
-  io.out(`vmig demo: namespace ${ns.name}, bridge br0 ${ns.host}/24, TAPs ${series.taps.join(' and ')}; guest ${ns.guest}, 256 MiB, 2 vCPUs, 4 queue pairs, workload 64 MiB at ${dirty}B/s`);
+  io.out(`vmig demo: namespace ${ns.name}, bridge br0 ${ns.host}/24, TAPs ${series.taps.join(' and ')}; guest ${ns.guest}, 256 MiB, 2 vCPUs, 4 queue pairs, workload 64 MiB at ${dirty}B/s; datapath ${vhost ? 'vmig vhost-user-net (vhost-user)' : 'TAP in the VMM'}`);
   const results: MigrationResult[] = [];
   try {
     await series.boot();

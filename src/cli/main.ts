@@ -13,7 +13,9 @@ commands:
   run [QEMU-style options] -guest …       start a VM (vmig run --help)
   analyze FILE [--json] [--device NAME]   decode a QEMU or vmig migration stream
   demo [--migrations N]                    live-migrate a VM back and forth in a private
-                                           network namespace and print the figures (root)`;
+                                           network namespace and print the figures (root)
+  vhost-user-net --socket PATH --ifname TAP [--queues N]
+                                           a vhost-user net backend serving a TAP (root)`;
 
 
 export async function main(argv: string[], io: Output = stdio): Promise<number> {
@@ -25,6 +27,8 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
       return (await import('./run.js')).runVm(rest, io);
     case 'demo':
       return (await import('./demo.js')).runDemo(rest, io);
+    case 'vhost-user-net':
+      return (await import('./vhost-user-net.js')).runVhostUserNet(rest, io);
     case undefined:
     case '-h':
     case '--help':

@@ -30,6 +30,12 @@ export interface VmSpec {
   serial?: string;
   /** -trace patterns to enable (read them with QMP x-vmig-query-trace). */
   trace?: string[];
+  /**
+   * The datapath in a `vmig vhost-user-net` process serving the TAP (QEMU's
+   * vhost=on), started with the VMM and stopped after it; otherwise the VMM
+   * opens the TAP itself.
+   */
+  vhostUser?: boolean;
 }
 
 /**
@@ -44,11 +50,19 @@ export function vmmEnvironment(base: NodeJS.ProcessEnv = process.env): NodeJS.Pr
   return env;
 }
 
+/** The vhost-user socket of a VMM whose QMP socket is `qmpSocket`. */
+export function vhostUserSocket(qmpSocket: string): string {
+  return `${qmpSocket}.vu`;
+}
+
 export function vmArgs(spec: VmSpec, qmpSocket: string): string[] {
   const q = spec.queues ?? 4;
+  const netdev = spec.vhostUser
+    ? ['-chardev', `socket,id=c0,path=${vhostUserSocket(qmpSocket)}`, '-netdev', `vhost-user,id=n0,chardev=c0,queues=${q}`]
+    : ['-netdev', `tap,id=n0,ifname=${spec.tap},queues=${q}`];
   const args = [
     'run', '-machine', spec.machine ?? 'q35', '-m', spec.memory ?? '256M', '-smp', String(spec.cpus ?? 2),
-    '-netdev', `tap,id=n0,ifname=${spec.tap},queues=${q}`,
+    ...netdev,
     '-device', `virtio-net-pci,netdev=n0,mq=${q > 1 ? 'on' : 'off'},mac=${spec.mac ?? '52:54:00:12:34:56'}${spec.deviceExtra ? `,${spec.deviceExtra}` : ''}`,
     '-guest', `ip=${spec.ip}${spec.workload ? `,workload=${spec.workload.size},dirty-rate=${spec.workload.dirtyRate}` : ''}`,
     '-qmp', `unix:${qmpSocket},server=on,wait=off`, '-serial', spec.serial ?? 'none',
@@ -72,11 +86,14 @@ export class VmProcess {
   readonly exited: Promise<number>;
   /** The VMM's process id: also the thread id of its event-loop thread. */
   readonly pid: number;
+  /** The `vmig vhost-user-net` process serving it (spec.vhostUser), else undefined. */
+  readonly backendPid: number | undefined;
   readonly #kill: () => void;
 
-  private constructor(name: string, pid: number, qmp: QmpClient, exited: Promise<number>, kill: () => void, logRef: { log: string }) {
+  private constructor(name: string, pid: number, qmp: QmpClient, exited: Promise<number>, kill: () => void, logRef: { log: string }, backendPid?: number) {
     this.name = name;
     this.pid = pid;
+    this.backendPid = backendPid;
     this.qmp = qmp;
     this.exited = exited;
     this.#kill = kill;
@@ -85,21 +102,27 @@ export class VmProcess {
 
   /** Spawn `vmig run` in `ns` (environment: vmmEnvironment()) and connect to its QMP socket (the guest may still be booting). */
   static async start(ns: NetworkNamespace, name: string, spec: VmSpec, qmpSocket: string, timeoutMs = 10_000): Promise<VmProcess> {
-    const child = ns.spawn(process.execPath, [VMIG_BIN, ...vmArgs(spec, qmpSocket)], { env: vmmEnvironment() });
     const logRef = { log: '' };
+    const backend = spec.vhostUser ? await startVhostUserNet(ns, spec, vhostUserSocket(qmpSocket), logRef, timeoutMs) : undefined;
+    const child = ns.spawn(process.execPath, [VMIG_BIN, ...vmArgs(spec, qmpSocket)], { env: vmmEnvironment() });
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (logRef.log += d));
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (logRef.log += d));
-    const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? -1)));
+    // The backend outlives its VMM by nothing: it stops once the VMM has exited.
+    const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? -1))).then(async (code) => {
+      await backend?.stop();
+      return code;
+    });
     let gone = false;
     void exited.then(() => (gone = true));
     const end = Date.now() + timeoutMs;
     for (;;) {
       try {
         const qmp = await QmpClient.connect(qmpSocket);
-        return new VmProcess(name, child.pid ?? -1, qmp, exited, () => child.kill('SIGKILL'), logRef);
+        return new VmProcess(name, child.pid ?? -1, qmp, exited, () => child.kill('SIGKILL'), logRef, backend?.pid);
       } catch (err) {
         if (gone || Date.now() > end) {
           child.kill('SIGKILL');
+          await backend?.stop();
           throw new VmigError('ERR_CLI_VM_START_FAILED', `${name} did not come up: ${logRef.log.trim() || (err as Error).message}`);
         }
         await new Promise((r) => setTimeout(r, 5));
@@ -159,4 +182,38 @@ export class VmProcess {
     this.#kill();
     void this.qmp.close().catch(() => undefined);
   }
+}
+
+/** A `vmig vhost-user-net` child serving `spec.tap`, listening once this resolves. */
+async function startVhostUserNet(ns: NetworkNamespace, spec: VmSpec, socket: string, logRef: { log: string }, timeoutMs: number): Promise<{ pid: number | undefined; stop(): Promise<void> }> {
+  const child = ns.spawn(process.execPath, [VMIG_BIN, 'vhost-user-net', '--socket', socket, '--ifname', spec.tap, '--queues', String(spec.queues ?? 4)], { env: vmmEnvironment() });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (logRef.log += `[vhost-user-net] ${d}`));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new VmigError('ERR_CLI_VM_START_FAILED', `vmig vhost-user-net for ${spec.tap} did not come up: ${logRef.log.trim()}`));
+    }, timeoutMs);
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      if (out.includes('listening')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new VmigError('ERR_CLI_VM_START_FAILED', `vmig vhost-user-net for ${spec.tap} exited: ${logRef.log.trim()}`));
+    });
+  });
+  return {
+    pid: child.pid,
+    async stop() {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
 }

@@ -35,7 +35,7 @@ export { EventFd, EFD_CLOEXEC, EFD_NONBLOCK, EFD_SEMAPHORE, EVENTFD_MAX } from '
 export type { EventFdOptions } from './event-fd.js';
 export { FdPoller, POLL_READABLE, POLL_WRITABLE, POLL_DISCONNECT, POLL_PRIORITIZED } from './fd-poller.js';
 export type { FdPollCallback } from './fd-poller.js';
-export { UnixSocket, UnixListener, SCM_MAX_FD } from './unix-socket.js';
+export { UnixSocket, UnixListener, SCM_MAX_FD, closeFds } from './unix-socket.js';
 export type { UnixMessage, UnixListenOptions } from './unix-socket.js';
 export { listenUnixStream, connectUnixStream, UNIX_SOCKET_PATH_MAX } from './unix-stream-server.js';
 export type { StreamConnection, StreamHandlers, UnixStreamServer } from './unix-stream-server.js';

@@ -84,6 +84,26 @@ export class MemfdRegion {
     return new MemfdRegion(name, fd, buffer);
   }
 
+  /**
+   * Map `byteLength` bytes (from offset 0) of an fd another process sent
+   * (vhost-user's SET_MEM_TABLE and SET_LOG_BASE). The region owns the fd from
+   * here on, and closes it when mapping fails. The native side refuses a file
+   * shorter than `byteLength` (touching past its end would raise SIGBUS).
+   * @throws VmigError ERR_HOST_FD_TOO_SMALL, ERR_HOST_SYSCALL_FAILED (mmap), ERR_HOST_BAD_REGION_SIZE
+   */
+  static adopt(name: string, fd: number, byteLength: number): MemfdRegion {
+    const addon = native();
+    try {
+      if (!Number.isSafeInteger(byteLength) || byteLength <= 0 || byteLength > MEMFD_REGION_MAX_BYTES) {
+        throw new VmigError('ERR_HOST_BAD_REGION_SIZE', `region "${name}": cannot map ${byteLength} bytes (1..${MEMFD_REGION_MAX_BYTES})`, { details: { byteLength } });
+      }
+      return new MemfdRegion(name, fd, addon.mapShared(fd, byteLength));
+    } catch (err) {
+      addon.closeFd(fd);
+      throw err;
+    }
+  }
+
   /** The memfd; valid until `close()`. Duplicate it (or send it) to keep it longer. */
   get fd(): number {
     if (this.#buffer === undefined) throw this.#closedError('fd');

@@ -32,6 +32,21 @@ export interface UnixMessage {
   fdsTruncated: boolean;
 }
 
+/**
+ * Close fds this process received and will not use (idempotent per fd only in
+ * the sense that a failing close is ignored: the kernel frees the number
+ * either way, and a teardown must close the rest).
+ */
+export function closeFds(fds: readonly number[]): void {
+  for (const fd of fds) {
+    try {
+      native().closeFd(fd);
+    } catch {
+      // already closed elsewhere: nothing left to free
+    }
+  }
+}
+
 export class UnixSocket {
   #fd: number;
 

@@ -14,7 +14,8 @@
 
 import { VmigError, trace } from '../core/index.js';
 import { GuestMemory } from '../memory/index.js';
-import { TapBackend } from '../backends/index.js';
+import { TapBackend, VhostUserBackend } from '../backends/index.js';
+import type { NetBackend } from '../backends/index.js';
 import { VirtioNetDevice } from '../devices/net/index.js';
 import type { VirtioNetProperties } from '../devices/net/index.js';
 import { ADMIN_DOORBELL, ADMIN_VECTOR, AdminChannelHost, CONSOLE_LINE_MAX, CONSOLE_MMIO, GUEST_KERNEL_URL, Vcpu } from '../guest/index.vmm.js';
@@ -28,7 +29,7 @@ import { MigrationController, loadMigrationEngine } from './migration-commands.j
 import { DevicePropertyStore } from './device-property-store.js';
 import { registerMachineQmpCommands } from './machine-qmp-commands.js';
 import { registerTraceQmpCommands } from './trace-qmp-commands.js';
-import type { TapNetdevConfig, VmConfig } from './vm-config.js';
+import type { VmConfig } from './vm-config.js';
 
 /** QEMU's RunState names: inmigrate (waiting for an incoming migration), finish-migrate (the source's stop-and-copy), postmigrate (the guest moved away). */
 export type VmRunState = 'prelaunch' | 'running' | 'paused' | 'inmigrate' | 'finish-migrate' | 'postmigrate' | 'shutdown';
@@ -66,7 +67,7 @@ export class Vm implements MigratableVm {
   readonly qmp: QmpServer;
   readonly vcpus: Vcpu[] = [];
   readonly nic: VirtioNetDevice | undefined;
-  readonly backend: TapBackend | undefined;
+  readonly backend: NetBackend | undefined;
   readonly admin: AdminChannelHost;
   /** The guest console (-serial): a file, the VMM's stderr (stdio), or nothing. */
   readonly console: TextSink | undefined;
@@ -83,19 +84,16 @@ export class Vm implements MigratableVm {
   /** The guest was running when the migration stopped it (so a failure resumes it). */
   #runningBeforeMigration = false;
 
-  private constructor(config: VmConfig, options: VmOptions) {
+  private constructor(config: VmConfig, options: VmOptions, memory: GuestMemory, backend: NetBackend | undefined) {
     this.config = config;
     this.#log = options.log ?? (() => undefined);
     this.store = new DevicePropertyStore(config);
     // -serial stdio goes to stderr: vmig's stdout stays free for tools.
     this.console = config.serial.kind === 'file' ? openConsoleFile(config.serial.path) : config.serial.kind === 'stdio' ? stderrSink : undefined;
-    this.memory = GuestMemory.create(config.memoryBytes, `vmig-ram-${process.pid}`);
+    this.memory = memory;
     const dev = config.devices[0];
-    if (dev) {
-      const netdevId = String(dev.properties.netdev ?? '');
-      const netdev = config.netdevs.find((n) => n.id === netdevId);
-      if (!netdev || netdev.type !== 'tap') throw new VmigError('ERR_MACHINE_BAD_OPTION', `-device virtio-net-pci: netdev '${netdevId}' must be a tap netdev (vhost-user arrives in a later issue)`);
-      this.backend = TapBackend.open({ ifname: (netdev as TapNetdevConfig).ifname ?? '', queues: netdev.queues });
+    if (dev && backend) {
+      this.backend = backend;
       const props: Record<string, unknown> = {};
       for (const k of NET_PROPERTY_NAMES) if (dev.properties[k] !== undefined) props[k] = dev.properties[k];
       const vectors = dev.properties.vectors;
@@ -137,7 +135,17 @@ export class Vm implements MigratableVm {
     // time slice. A short slice lets it preempt them the moment it wakes
     // (thread-slice.ts; the switchover trace, docs/BENCHMARKS.md).
     requestThreadSlice(EVENT_LOOP_SLICE_US);
-    const vm = new Vm(config, options);
+    const memory = GuestMemory.create(config.memoryBytes, `vmig-ram-${process.pid}`);
+    let backend: NetBackend | undefined;
+    let vm: Vm;
+    try {
+      backend = await openNetBackend(config, memory);
+      vm = new Vm(config, options, memory, backend);
+    } catch (err) {
+      backend?.close();
+      memory.close();
+      throw err;
+    }
     for (const w of config.warnings) vm.#log(`warning: ${w}`);
     const incoming = config.incoming;
     // The vCPUs before the QMP sockets: the guest boots (its MMIO is served
@@ -300,12 +308,18 @@ export class Vm implements MigratableVm {
     if (this.#runningBeforeMigration) await this.pause();
     // vCPUs first, then the NIC: a parked vCPU is never inside a control-queue exchange.
     this.nic?.quiesce();
+    // A datapath outside the VMM stops too (vhost-user: GET_VRING_BASE per ring), so the
+    // rings' indices the device sends are final (QEMU's vhost_dev_stop inside vm_stop).
+    await this.nic?.stopDatapath();
     this.#state = 'finish-migrate';
     return Number(process.hrtime.bigint() - t0) / 1e6;
   }
 
   resumeAfterFailedMigration(): void {
     this.#state = 'paused';
+    // The rings go back to the external datapath where they stopped; kicks the
+    // guest made since wait in the kick eventfds.
+    this.nic?.startDatapath().catch((err: unknown) => this.#log(`virtio-net: restarting the vhost-user datapath failed: ${err instanceof Error ? err.message : String(err)}`));
     if (this.#runningBeforeMigration) this.resume();
   }
 
@@ -413,4 +427,26 @@ export class Vm implements MigratableVm {
 function pushBounded(list: number[], value: number, max = 1000): void {
   list.push(value);
   if (list.length > max) list.shift();
+}
+
+/**
+ * The NIC's backend from its -netdev: a TAP opened here, or a vhost-user
+ * backend connected to through the netdev's -chardev socket (QEMU's
+ * vhost_dev_init exchange runs now, at start-up, as in QEMU: a destination's
+ * backend is connected before any migration begins).
+ * @throws VmigError ERR_MACHINE_BAD_OPTION for a netdev the NIC cannot use; the backend's errors
+ */
+async function openNetBackend(config: VmConfig, memory: GuestMemory): Promise<NetBackend | undefined> {
+  const dev = config.devices[0];
+  if (!dev) return undefined;
+  const netdevId = String(dev.properties.netdev ?? '');
+  const netdev = config.netdevs.find((n) => n.id === netdevId);
+  if (!netdev) throw new VmigError('ERR_MACHINE_BAD_OPTION', `-device virtio-net-pci: netdev '${netdevId}' is not defined`);
+  if (netdev.type === 'tap') return TapBackend.open({ ifname: netdev.ifname ?? '', queues: netdev.queues });
+  const chardev = config.chardevs.find((c) => c.id === netdev.chardev);
+  if (!chardev) throw new VmigError('ERR_MACHINE_BAD_OPTION', `-netdev vhost-user: chardev '${netdev.chardev}' is not defined`);
+  if (chardev.server) {
+    throw new VmigError('ERR_MACHINE_BAD_OPTION', `-chardev ${chardev.id}: vmig's vhost-user frontend connects to its backend (server=off); start the backend listening on ${chardev.path} (vmig vhost-user-net --socket ${chardev.path})`);
+  }
+  return VhostUserBackend.connect(chardev.path, memory, netdev.queues);
 }

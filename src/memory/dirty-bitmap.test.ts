@@ -70,6 +70,18 @@ describe('DirtyBitmap', () => {
     assert.throws(() => DirtyBitmap.fromShared(a.buffer, 65), RangeError);
   });
 
+  it('fromShared() over a longer buffer (a page-sized memfd, a vhost-user log) uses only its first words', () => {
+    const buffer = new SharedArrayBuffer(4096);
+    const tail = new Uint32Array(buffer);
+    tail[10] = 0xffff_ffff; // past the 40-page bitmap's two words: must stay out of it
+    const bm = DirtyBitmap.fromShared(buffer, 40);
+    bm.markAll();
+    assert.equal(bm.count(), 40);
+    assert.deepEqual(bm.fetchAndClear().toArray().length, 40);
+    assert.equal(tail[10], 0xffff_ffff);
+    assert.equal(tail[2], 0);
+  });
+
   it('property: random marks then fetchAndClear give the model set', () => {
     fc.assert(
       fc.property(

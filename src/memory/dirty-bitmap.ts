@@ -13,8 +13,12 @@
  * share a word never lose each other's bit; `fetchAndClear` uses
  * `Atomics.exchange` per word, so a bit set concurrently with the harvest is
  * either in this snapshot or still set for the next one, never lost. The word
- * layout is native-endian, which is fine: only JS threads of this process see
- * it (a vhost-user backend logs into its own log area, not this bitmap).
+ * layout is native-endian. On a little-endian host (the only kind vmig runs
+ * on, guest-memory.ts checks) it is bit for bit the vhost-user dirty log
+ * (`log[page / 8] |= 1 << (page % 8)`, VHOST_LOG_PAGE = 4096 = the guest
+ * page): the VMM's bitmap lives in a memfd and is handed to a vhost-user
+ * backend as its log (SET_LOG_BASE), so the backend's writes into guest RAM
+ * land in the very bits pre-copy harvests, with no log sync step.
  */
 
 /** Bits per bitmap word. */
@@ -92,7 +96,7 @@ export class DirtyBitmap {
   private constructor(pageCount: number, buffer: SharedArrayBuffer) {
     this.pageCount = pageCount;
     this.#buffer = buffer;
-    this.#words = new Uint32Array(buffer);
+    this.#words = new Uint32Array(buffer, 0, byteLengthFor(pageCount) / 4);
   }
 
   /** Bytes of SharedArrayBuffer a bitmap of `pageCount` pages occupies (whole u32 words). */
@@ -108,14 +112,16 @@ export class DirtyBitmap {
 
   /**
    * The bitmap another thread created and posted (`bitmap.buffer`): both
-   * objects then read and set the same bits.
-   * @throws RangeError when the buffer does not have the size `pageCount` implies
+   * objects then read and set the same bits. The buffer may be longer than
+   * the bitmap (a memfd is a whole number of host pages, and the vhost-user
+   * dirty log is one); the bytes past it are not touched.
+   * @throws RangeError when the buffer is shorter than `pageCount` needs
    */
   static fromShared(buffer: SharedArrayBuffer, pageCount: number): DirtyBitmap {
     if (!(buffer instanceof SharedArrayBuffer)) throw new TypeError('a shared dirty bitmap must be a SharedArrayBuffer');
     const expected = DirtyBitmap.byteLengthFor(pageCount);
-    if (buffer.byteLength !== expected) {
-      throw new RangeError(`a dirty bitmap of ${pageCount} pages is ${expected} bytes, the shared buffer has ${buffer.byteLength}`);
+    if (buffer.byteLength < expected) {
+      throw new RangeError(`a dirty bitmap of ${pageCount} pages needs ${expected} bytes, the shared buffer has ${buffer.byteLength}`);
     }
     return new DirtyBitmap(pageCount, buffer);
   }

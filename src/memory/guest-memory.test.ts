@@ -102,10 +102,10 @@ describe('GuestMemory sizes', () => {
     assert.equal(b.dirty.count(), 0);
   });
 
-  it('fromShared() refuses a dirty bitmap of the wrong size and a non-shared buffer', () => {
+  it('fromShared() refuses a dirty bitmap too short for the RAM and a non-shared buffer', () => {
     const a = GuestMemory.createAnonymous(4 * PAGE);
     const other = GuestMemory.createAnonymous(64 * PAGE);
-    assert.throws(() => GuestMemory.fromShared({ ram: a.shared.ram, dirty: other.shared.dirty }), RangeError);
+    assert.throws(() => GuestMemory.fromShared({ ram: other.shared.ram, dirty: a.shared.dirty }), RangeError);
     assert.throws(() => GuestMemory.fromShared({ ram: new ArrayBuffer(PAGE) as unknown as SharedArrayBuffer, dirty: a.shared.dirty }), TypeError);
   });
 });

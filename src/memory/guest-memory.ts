@@ -31,7 +31,7 @@
  * makes the preceding plain byte writes visible to the copying thread.
  */
 
-import { MemfdRegion } from '../host/index.memfd.js';
+import { MemfdRegion, hostPageSize } from '../host/index.memfd.js';
 import { DirtyBitmap } from './dirty-bitmap.js';
 import { GuestMemoryError } from './errors.js';
 
@@ -74,8 +74,9 @@ export class GuestMemory {
   readonly #u16: Uint16Array;
   readonly #u32: Uint32Array;
   #region: MemfdRegion | undefined;
+  #logRegion: MemfdRegion | undefined;
 
-  private constructor(ram: SharedArrayBuffer, dirty: DirtyBitmap, region: MemfdRegion | undefined) {
+  private constructor(ram: SharedArrayBuffer, dirty: DirtyBitmap, region: MemfdRegion | undefined, logRegion?: MemfdRegion) {
     this.size = ram.byteLength;
     this.pageCount = this.size / GUEST_PAGE_SIZE;
     this.#ram = ram;
@@ -85,17 +86,29 @@ export class GuestMemory {
     this.#u32 = new Uint32Array(ram);
     this.dirty = dirty;
     this.#region = region;
+    this.#logRegion = logRegion;
   }
 
   /**
    * Guest RAM backed by a new memfd (the VMM's RAM: shareable with other
-   * processes through `region.fd`). Zero-filled, all pages clean.
+   * processes through `region.fd`), its dirty bitmap in a second memfd
+   * (`dirtyLogRegion`: a vhost-user backend's dirty log, see dirty-bitmap.ts).
+   * Zero-filled, all pages clean.
    * @throws GuestMemoryError ERR_MEMORY_BAD_SIZE, ERR_MEMORY_UNSUPPORTED_HOST; VmigError ERR_HOST_* from the memfd
    */
   static create(byteLength: number, name = 'vmig-guest-ram'): GuestMemory {
     checkSize(byteLength);
+    const pages = byteLength / GUEST_PAGE_SIZE;
+    const page = hostPageSize();
     const region = MemfdRegion.create(name, byteLength);
-    return new GuestMemory(region.buffer, DirtyBitmap.create(byteLength / GUEST_PAGE_SIZE), region);
+    let log: MemfdRegion;
+    try {
+      log = MemfdRegion.create(`${name}-dirty-log`, Math.ceil(DirtyBitmap.byteLengthFor(pages) / page) * page);
+    } catch (err) {
+      region.close();
+      throw err;
+    }
+    return new GuestMemory(region.buffer, DirtyBitmap.fromShared(log.buffer, pages), region, log);
   }
 
   /**
@@ -129,6 +142,11 @@ export class GuestMemory {
     return this.#region;
   }
 
+  /** The memfd behind the dirty bitmap of RAM made by `create` (a vhost-user dirty log); otherwise undefined. */
+  get dirtyLogRegion(): MemfdRegion | undefined {
+    return this.#logRegion;
+  }
+
   /**
    * Close the memfd this object created (idempotent; nothing to do for RAM from
    * `createAnonymous`/`fromShared`). The mapping itself lives until the last
@@ -137,6 +155,8 @@ export class GuestMemory {
   close(): void {
     this.#region?.close();
     this.#region = undefined;
+    this.#logRegion?.close();
+    this.#logRegion = undefined;
   }
 
   /** True when [gpa, gpa+len) is inside RAM (non-negative integers, no wrap). */

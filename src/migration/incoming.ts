@@ -90,6 +90,8 @@ export class IncomingMigration {
   readonly #vcpuStates = new Map<number, VcpuSectionState>();
   #netState: VirtioSavedState | undefined;
   #switchedOver = false;
+  /** EOF is loaded and an external datapath (vhost-user) is being started: nothing else is taken. */
+  #startingDatapath = false;
   /** Early migration: the state from the setup phase, the delta from the stop, what it cost where. */
   #earlyState: VirtioSavedState | undefined;
   #delta: NetDelta | undefined;
@@ -211,7 +213,7 @@ export class IncomingMigration {
   }
 
   #onData(chunk: Uint8Array): void {
-    if (this.#switchedOver || this.#status === 'failed') return;
+    if (this.#over()) return;
     if (this.#status === 'setup') this.#setStatus('active');
     try {
       for (const item of this.#decoder.push(chunk)) {
@@ -224,7 +226,7 @@ export class IncomingMigration {
   }
 
   #over(): boolean {
-    return this.#switchedOver || this.#status === 'failed';
+    return this.#switchedOver || this.#startingDatapath || this.#status === 'failed';
   }
 
   #onClose(err?: Error): void {
@@ -318,7 +320,24 @@ export class IncomingMigration {
       this.#earlySetupMs += nowMs() - t0;
       this.#earlyState = state as unknown as VirtioSavedState;
       trace('incoming_early_loaded');
-      if (this.#ackPending) this.#ack();
+      const nic = vm.nic!;
+      if (nic.externalDatapath) {
+        // The datapath's setup leaves the downtime too (DESIGN §6): features,
+        // memory table, dirty log, rings — all but their bases. The ack waits
+        // for it. A failure is not the migration's: the switchover then starts
+        // the datapath from scratch, as a classic destination does.
+        const t1 = nowMs();
+        nic.prepareDatapath().then(
+          () => {
+            this.#earlySetupMs += nowMs() - t1;
+            if (this.#ackPending && !this.#over()) this.#ack();
+          },
+          (err: unknown) => {
+            vm.log(`early vhost-user setup failed, the switchover will start it: ${err instanceof Error ? err.message : String(err)}`);
+            if (this.#ackPending && !this.#over()) this.#ack();
+          },
+        );
+      } else if (this.#ackPending) this.#ack();
       // The switchover's resync runs warm (warm-up.ts); only while nothing else has started.
       void warmUpResync(vm.nic!, this.#earlyState, { stop: () => this.#switchedOver || this.#status !== 'active' }).catch(() => undefined);
     } else if (h.idstr === `${vm.nicIdstr}-delta`) {
@@ -356,6 +375,35 @@ export class IncomingMigration {
     }
     const t1 = nowMs();
     nic?.attachBackend();
+    if (nic?.externalDatapath) {
+      // The rings go to the datapath before the vCPUs run (QEMU's vhost_dev_start
+      // at vm_start): early migration commits what its setup phase prepared.
+      this.#startingDatapath = true;
+      const start = this.#delta ? nic.commitDatapath() : nic.startDatapath();
+      start.then(
+        () => {
+          this.#startingDatapath = false;
+          if (this.#status === 'failed') return;
+          try {
+            this.#run(t0, t1);
+          } catch (err) {
+            this.#fail(err);
+          }
+        },
+        (err: unknown) => {
+          this.#startingDatapath = false;
+          this.#fail(err);
+        },
+      );
+      return;
+    }
+    this.#run(t0, t1);
+  }
+
+  /** The rest of the switchover, once devices and backends are in place: the vCPUs run, SHUT goes. */
+  #run(t0: number, t1: number): void {
+    const vm = this.#vm;
+    const nic = vm.nic;
     const t2 = nowMs();
     trace('incoming_devices_applied', undefined, t2);
     for (const v of vm.vcpus) {

@@ -22,3 +22,5 @@ export { buildPciConfig, savedMsixVectors } from './pci-config.js';
 export type { NetQueueStats, RxDropReason, TxDropReason } from './net-stats.js';
 export { NET_STATE_CATEGORIES, TRACKED_PARTS, trackedValue } from './state-categories.js';
 export type { NetMinimalState, NetStateCategory, TrackedPart } from './state-categories.js';
+export { copyToRxQueue, flushTx } from './datapath.js';
+export type { RxCopyResult, TxFlushResult } from './datapath.js';

@@ -99,7 +99,31 @@ export interface BackendCaps {
   kind: string;
   hasVnetHdr: boolean;
   hasUfo: boolean;
+  /** A datapath outside the VMM (vhost-user) and the virtio features it implements. */
+  external?: { features: bigint };
 }
+
+/**
+ * Features an external datapath must implement for the device to offer them
+ * (QEMU's user_feature_bits for vhost-user net: what the rings and frames
+ * need). The others (MAC, STATUS, CTRL_*, MQ, GUEST_ANNOUNCE) are the VMM's.
+ */
+const EXTERNAL_DATAPATH_FEATURES = [
+  VIRTIO_NET_F_CSUM,
+  VIRTIO_NET_F_GUEST_CSUM,
+  VIRTIO_NET_F_GUEST_TSO4,
+  VIRTIO_NET_F_GUEST_TSO6,
+  VIRTIO_NET_F_GUEST_ECN,
+  VIRTIO_NET_F_GUEST_UFO,
+  VIRTIO_NET_F_HOST_TSO4,
+  VIRTIO_NET_F_HOST_TSO6,
+  VIRTIO_NET_F_HOST_ECN,
+  VIRTIO_NET_F_HOST_UFO,
+  VIRTIO_NET_F_MRG_RXBUF,
+  VIRTIO_F_INDIRECT_DESC,
+  VIRTIO_F_EVENT_IDX,
+  VIRTIO_NET_F_RSS,
+];
 
 /** Properties resolved against the backend: everything the device needs from them. */
 export interface ResolvedNetConfig {
@@ -194,6 +218,7 @@ export function resolveNetConfig(props: VirtioNetProperties, backend: BackendCap
   for (const [name, b] of OFF_BY_DEFAULT) if (props[name] ?? false) features |= bit(b);
   if (!backend.hasVnetHdr) for (const b of VNET_HDR_FEATURES) features &= ~bit(b);
   if (!backend.hasVnetHdr || !backend.hasUfo) features &= ~(bit(VIRTIO_NET_F_GUEST_UFO) | bit(VIRTIO_NET_F_HOST_UFO));
+  if (backend.external) for (const b of EXTERNAL_DATAPATH_FEATURES) if ((backend.external.features & bit(b)) === 0n) features &= ~bit(b);
   // QEMU's virtio_net_max_tx_queue_size: only vhost-user/vdpa back-ends take more than 256.
   const txCap = backend.kind === 'vhost-user' ? 1024 : VIRTIO_NET_QUEUE_DEFAULT_SIZE;
   return {

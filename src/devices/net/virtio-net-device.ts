@@ -28,7 +28,7 @@
 import { VmigError, trace } from '../../core/index.js';
 import type { GuestMemory } from '../../memory/index.js';
 import { VNET_HDR_LEN } from '../../backends/index.js';
-import type { NetBackend, NetBackendClient, NetOffloads } from '../../backends/index.js';
+import type { ExternalDatapath, ExternalRing, NetBackend, NetBackendClient, NetOffloads } from '../../backends/index.js';
 import { VIRTIO_CONFIG_S_DRIVER_OK, VIRTIO_F_EVENT_IDX, VIRTIO_NO_VECTOR, VirtioPciTransport, SplitQueue } from '../../virtio/index.js';
 import type { RaiseVector, TransportQueue, VirtioDeviceModel, VirtioSavedState, VirtioTransportContext } from '../../virtio/index.js';
 import type { Vmsd } from '../../vmstate/index.js';
@@ -106,6 +106,13 @@ export interface VirtioNetDeviceOptions {
 }
 
 const bit = (n: number): bigint => 1n << BigInt(n);
+
+function sameRings(a: readonly ExternalRing[], b: readonly ExternalRing[]): boolean {
+  return a.length === b.length && a.every((r, i) => {
+    const o = b[i]!;
+    return r.index === o.index && r.size === o.size && r.desc === o.desc && r.avail === o.avail && r.used === o.used;
+  });
+}
 const RX_BURST = 64;
 
 export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
@@ -132,6 +139,8 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
   readonly #onError: ((error: VmigError) => void) | undefined;
   readonly #ctrl: CtrlContext;
   readonly #pairs: QueuePairs;
+  /** The datapath outside the VMM (vhost-user), if the backend is one. */
+  readonly #external: ExternalDatapath | undefined;
   #features = 0n;
   #layoutPairs: number;
   #queues: (SplitQueue | undefined)[];
@@ -174,6 +183,13 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
     this.#pairs = new QueuePairs(this.#pairHost(options));
     // Last: the transport asks numQueues/queueMaxSize of a fully built device.
     this.transport = new VirtioPciTransport(this, vectors, options.raiseVector);
+    this.#external = backend.external;
+    // The external datapath signals a ring: raise its interrupt (QEMU's guest
+    // notifier without irqfd). The datapath decided it was due (used flags,
+    // event idx); not before DRIVER_OK nor while a migration's state is provisional.
+    this.#external?.onCall((index) => {
+      if (index < this.numQueues - 1 && this.#driverOk() && !this.#provisional) this.transport.interruptQueue(index);
+    });
     backend.attach(this);
   }
 
@@ -272,6 +288,8 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
   driverOk(): void {
     trace('net_driver_ok');
     this.#guard(() => this.#setStatus(), undefined);
+    // QEMU's vhost_net_start at DRIVER_OK: the rings move to the external datapath.
+    if (this.#external && !this.#provisional) this.startDatapath().catch((err: unknown) => this.backendError(undefined, err));
   }
 
   /** Called by the transport after its own reset (status 0; for a system reset call transport.reset()). */
@@ -286,13 +304,18 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
       this.#announce.stop();
       this.#pairs.reset();
       this.#pairs.updateReading();
+      if (this.#external?.prepared) this.#external.stop().catch((err: unknown) => this.backendError(undefined, err));
     }, undefined);
   }
 
   notify(index: number): void {
     this.#guard(() => {
       if (this.#broken || index >= this.numQueues || !this.#queues[index]) return;
-      if (index === this.numQueues - 1) {
+      if (this.#external && index < this.numQueues - 1) {
+        // The doorbell goes to the datapath's kick eventfd; a stopped datapath
+        // finds it there when its rings start again.
+        this.#external.kick(index);
+      } else if (index === this.numQueues - 1) {
         if (this.#quiesced) this.#ctrlPending = true;
         else this.#processCtrl();
       } else if (index % 2 === 0) {
@@ -580,6 +603,80 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
   }
 
   /** The VMM shuts down: timers stop, backend reading pauses (the backend's owner closes it). */
+  // ------------------------------------------------------------ external datapath (vhost-user)
+
+  /** The rings move in another process (vhost-user). */
+  get externalDatapath(): boolean {
+    return this.#external !== undefined;
+  }
+
+  /**
+   * Start the external datapath from the device's state (QEMU
+   * vhost_dev_start): prepare, then commit every ring's last_avail_idx.
+   * Resolves when the backend acknowledged it all; nothing to do without an
+   * external datapath.
+   */
+  async startDatapath(): Promise<void> {
+    const ext = this.#external;
+    if (!ext || !this.#driverOk()) return;
+    if (ext.prepared) await ext.stop();
+    await ext.prepare(this.#features, this.#externalRings());
+    await ext.commit(this.#ringBases());
+  }
+
+  /** Early migration, setup phase: everything but the ring bases (after loadProvisional()). */
+  async prepareDatapath(): Promise<void> {
+    const ext = this.#external;
+    if (!ext) return;
+    if (ext.prepared) await ext.stop();
+    await ext.prepare(this.#features, this.#externalRings());
+  }
+
+  /**
+   * Early migration, switchover: commit the bases when the prepared rings and
+   * features still stand; otherwise (the guest re-laid its rings or
+   * renegotiated) stop what was prepared and start from scratch.
+   */
+  async commitDatapath(): Promise<void> {
+    const ext = this.#external;
+    if (!ext) return;
+    const prepared = ext.prepared;
+    if (prepared && prepared.features === this.#features && sameRings(prepared.rings, this.#externalRings())) await ext.commit(this.#ringBases());
+    else await this.startDatapath();
+  }
+
+  /**
+   * Stop the external datapath (QEMU vhost_dev_stop) and take each ring's
+   * next avail index back into the device, the used index from guest RAM:
+   * the device's state is then what saveState() must send.
+   */
+  async stopDatapath(): Promise<void> {
+    const ext = this.#external;
+    if (!ext?.prepared) return;
+    const bases = await ext.stop();
+    this.#guard(() => {
+      for (const [index, base] of bases) {
+        const q = this.#queues[index];
+        if (!q) continue;
+        const st = q.getState();
+        q.setState({ ...st, lastAvailIdx: base, usedIdx: this.memory.readU16(Number(st.usedAddr) + 2) });
+      }
+    }, undefined);
+  }
+
+  #externalRings(): ExternalRing[] {
+    const rings: ExternalRing[] = [];
+    for (let i = 0; i < this.numQueues - 1; i++) {
+      const st = this.#queues[i]?.getState();
+      if (st) rings.push({ index: i, size: st.size, desc: Number(st.descAddr), avail: Number(st.availAddr), used: Number(st.usedAddr) });
+    }
+    return rings;
+  }
+
+  #ringBases(): { index: number; base: number }[] {
+    return this.#externalRings().map((r) => ({ index: r.index, base: this.#queues[r.index]!.lastAvailIdx }));
+  }
+
   close(): void {
     this.quiesce();
     this.#announce.stop();

@@ -1,0 +1,230 @@
+/**
+ * The `vhost-user` NetBackend (QEMU's -netdev vhost-user): the datapath is a
+ * vhost-user backend in another process (`vmig vhost-user-net`, DPDK's
+ * net_vhost, …) that maps guest RAM and moves frames between the rings and
+ * its own ports. The VMM keeps the control queue, relays doorbells into the
+ * kick eventfds, turns call eventfds into interrupts, and starts and stops
+ * the rings (ExternalDatapath, net-backend.ts).
+ *
+ *   prepare: SET_FEATURES (acked | PROTOCOL_FEATURES | LOG_ALL) ─ SET_MEM_TABLE (RAM memfd)
+ *            ─ SET_LOG_BASE (the dirty bitmap's memfd) ─ per ring NUM, ADDR (LOG flag), KICK, CALL
+ *   commit:  per ring SET_VRING_BASE ─ SET_VRING_ENABLE for the active pairs
+ *   stop:    per ring GET_VRING_BASE
+ *
+ * Each batch is pipelined (vhost-user-frontend.ts) and awaited on the
+ * backend's acks. Dirty logging is always on: vmig tracks dirty pages from
+ * boot (the vCPUs mark them too), and the log *is* the VMM's dirty bitmap
+ * (dirty-bitmap.ts), so the backend's writes need no sync step.
+ *
+ * Frames the VMM itself would send (the host-side RARP of an announce) go as
+ * SEND_RARP, as QEMU's vhost_user_receive does for a 60-byte RARP; any other
+ * frame is dropped (a vhost-user netdev has no path for them).
+ */
+
+import { EventFd, FdPoller, POLL_READABLE } from '../../host/index.vmm.js';
+import type { GuestMemory } from '../../memory/index.js';
+import { BackendError, checkQueue } from '../backend-error.js';
+import type { ExternalDatapath, ExternalRing, NetBackend, NetBackendClient, NetOffloads } from '../net-backend.js';
+import { VNET_HDR_LEN } from '../net-backend.js';
+import { VhostUserFrontend } from './frontend.js';
+import * as P from './protocol.js';
+
+/**
+ * The frontend's user address of guest-physical 0. Not a real mapping: a
+ * backend only uses it to translate SET_VRING_ADDR's addresses (vmig's own
+ * and DPDK's alike), so any stable value works.
+ */
+export const VHOST_USER_RAM_UADDR = 0x7f00_0000_0000n;
+
+const ETH_P_RARP = 0x8035;
+const RARP_FRAME_LEN = 60;
+
+export class VhostUserBackend implements NetBackend, ExternalDatapath {
+  readonly kind = 'vhost-user';
+  readonly queuePairs: number;
+  readonly hasVnetHdr = true;
+  readonly hasUfo: boolean;
+  readonly external: ExternalDatapath = this;
+  readonly features: bigint;
+  readonly #fe: VhostUserFrontend;
+  readonly #memory: GuestMemory;
+  readonly #kicks: EventFd[];
+  readonly #calls: EventFd[];
+  readonly #callPollers: FdPoller[];
+  readonly #pairEnabled: boolean[];
+  #client: NetBackendClient | undefined;
+  #onCall: (index: number) => void = () => undefined;
+  #prepared: { features: bigint; rings: readonly ExternalRing[] } | undefined;
+  #running = false;
+  #closed = false;
+
+  /**
+   * Connect to the backend at `path` (QEMU: -chardev socket,path=…,
+   * -netdev vhost-user,queues=N) for `memory`'s RAM.
+   * @throws VmigError (connect), VhostUserError, BackendError ERR_BACKEND_BAD_OPTION (the backend has fewer queues)
+   */
+  static async connect(path: string, memory: GuestMemory, queues: number): Promise<VhostUserBackend> {
+    if (!memory.region || !memory.dirtyLogRegion) throw new BackendError('ERR_BACKEND_BAD_OPTION', 'a vhost-user backend needs guest RAM in a memfd (GuestMemory.create)');
+    const fe = await VhostUserFrontend.connect(path);
+    try {
+      if (fe.queueNum !== undefined && fe.queueNum < queues) throw new BackendError('ERR_BACKEND_BAD_OPTION', `the vhost-user backend at ${path} serves ${fe.queueNum} queue pairs, the netdev asks for ${queues}`, { queues, backend: fe.queueNum });
+      if (fe.queueNum === undefined && queues > 1) throw new BackendError('ERR_BACKEND_BAD_OPTION', `the vhost-user backend at ${path} has no multiqueue (PROTOCOL_F_MQ); the netdev asks for ${queues} queue pairs`, { queues });
+      return new VhostUserBackend(fe, memory, queues);
+    } catch (err) {
+      fe.close();
+      throw err;
+    }
+  }
+
+  private constructor(fe: VhostUserFrontend, memory: GuestMemory, queues: number) {
+    this.#fe = fe;
+    this.#memory = memory;
+    this.queuePairs = queues;
+    this.features = fe.features;
+    this.hasUfo = (fe.features & (1n << 10n)) !== 0n; // VIRTIO_NET_F_GUEST_UFO
+    const rings = 2 * queues;
+    this.#kicks = Array.from({ length: rings }, () => EventFd.create());
+    this.#calls = Array.from({ length: rings }, () => EventFd.create());
+    this.#callPollers = this.#calls.map((call, i) =>
+      FdPoller.start(call.fd, POLL_READABLE, () => {
+        call.read();
+        this.#onCall(i);
+      }),
+    );
+    this.#pairEnabled = new Array<boolean>(queues).fill(true);
+    fe.onClosed((error) => this.#client?.backendError(undefined, error));
+  }
+
+  get prepared(): { features: bigint; rings: readonly ExternalRing[] } | undefined {
+    return this.#prepared;
+  }
+
+  get running(): boolean {
+    return this.#running;
+  }
+
+  // ------------------------------------------------------------ ExternalDatapath
+
+  async prepare(features: bigint, rings: readonly ExternalRing[]): Promise<void> {
+    this.#checkOpen();
+    if (this.#running) throw new BackendError('ERR_BACKEND_BAD_OPTION', 'vhost-user: prepare() while the rings run; stop() first');
+    for (const r of rings) checkQueue(this.kind, r.index, 2 * this.queuePairs);
+    this.#prepared = undefined;
+    const fe = this.#fe;
+    const acked = (features & this.features) | (this.features & ((1n << BigInt(P.VHOST_USER_F_PROTOCOL_FEATURES)) | (1n << BigInt(P.VHOST_F_LOG_ALL))));
+    const ram = this.#memory.region!;
+    const log = this.#memory.dirtyLogRegion!;
+    const logging = fe.hasProtocolFeature(P.VHOST_USER_PROTOCOL_F_LOG_SHMFD) && (acked & (1n << BigInt(P.VHOST_F_LOG_ALL))) !== 0n;
+    const batch: Promise<void>[] = [
+      fe.set(P.VHOST_USER_SET_FEATURES, P.u64Payload(acked)),
+      fe.set(P.VHOST_USER_SET_MEM_TABLE, P.memTablePayload([{ guestPhysAddr: 0n, memorySize: BigInt(ram.byteLength), userspaceAddr: VHOST_USER_RAM_UADDR, mmapOffset: 0n }]), [ram.fd]),
+    ];
+    if (logging) batch.push(fe.set(P.VHOST_USER_SET_LOG_BASE, P.logAreaPayload({ mmapSize: BigInt(log.byteLength), mmapOffset: 0n }), [log.fd]));
+    for (const r of rings) {
+      batch.push(fe.set(P.VHOST_USER_SET_VRING_NUM, P.vringStatePayload({ index: r.index, num: r.size })));
+      const u = (gpa: number): bigint => VHOST_USER_RAM_UADDR + BigInt(gpa);
+      batch.push(fe.set(P.VHOST_USER_SET_VRING_ADDR, P.vringAddrPayload({ index: r.index, flags: logging ? 1 << P.VHOST_VRING_F_LOG : 0, desc: u(r.desc), used: u(r.used), avail: u(r.avail), log: BigInt(r.used) })));
+      batch.push(fe.set(P.VHOST_USER_SET_VRING_KICK, P.u64Payload(BigInt(r.index)), [this.#kicks[r.index]!.fd]));
+      batch.push(fe.set(P.VHOST_USER_SET_VRING_CALL, P.u64Payload(BigInt(r.index)), [this.#calls[r.index]!.fd]));
+    }
+    await Promise.all(batch);
+    this.#prepared = { features, rings: rings.map((r) => ({ ...r })) };
+  }
+
+  async commit(bases: readonly { index: number; base: number }[]): Promise<void> {
+    this.#checkOpen();
+    const prepared = this.#prepared;
+    if (!prepared) throw new BackendError('ERR_BACKEND_BAD_OPTION', 'vhost-user: commit() without prepare()');
+    const fe = this.#fe;
+    const batch: Promise<void>[] = [];
+    for (const b of bases) batch.push(fe.set(P.VHOST_USER_SET_VRING_BASE, P.vringStatePayload({ index: b.index, num: b.base })));
+    for (const r of prepared.rings) batch.push(this.#enable(r.index, this.#pairEnabled[r.index >> 1] ?? false));
+    await Promise.all(batch);
+    this.#running = true;
+  }
+
+  async stop(): Promise<Map<number, number>> {
+    this.#checkOpen();
+    const prepared = this.#prepared;
+    const bases = new Map<number, number>();
+    this.#running = false;
+    this.#prepared = undefined;
+    if (!prepared) return bases;
+    const got = await Promise.all(prepared.rings.map((r) => this.#fe.getVringBase(r.index)));
+    prepared.rings.forEach((r, i) => bases.set(r.index, got[i]!));
+    return bases;
+  }
+
+  kick(index: number): void {
+    this.#kicks[index]?.write();
+  }
+
+  onCall(handler: (index: number) => void): void {
+    this.#onCall = handler;
+  }
+
+  // ------------------------------------------------------------ NetBackend
+
+  attach(client: NetBackendClient): void {
+    if (this.#closed) throw new BackendError('ERR_BACKEND_CLOSED', 'the vhost-user backend is closed');
+    if (this.#client) throw new BackendError('ERR_BACKEND_ATTACHED', 'the vhost-user backend already has a device');
+    this.#client = client;
+  }
+
+  receive(queue: number): number {
+    checkQueue(this.kind, queue, this.queuePairs);
+    return -1;
+  }
+
+  send(queue: number, pieces: readonly Uint8Array[]): boolean {
+    checkQueue(this.kind, queue, this.queuePairs);
+    const frame = pieces.length === 2 && pieces[0]!.length === VNET_HDR_LEN ? pieces[1]! : undefined;
+    if (frame && frame.length === RARP_FRAME_LEN && ((frame[12]! << 8) | frame[13]!) === ETH_P_RARP && this.#fe.hasProtocolFeature(P.VHOST_USER_PROTOCOL_F_RARP) && !this.#closed) {
+      const mac = new Uint8Array(8);
+      mac.set(frame.subarray(6, 12));
+      this.#fe.set(P.VHOST_USER_SEND_RARP, mac).catch((err: unknown) => this.#client?.backendError(queue, err));
+    }
+    return true;
+  }
+
+  pause(queue: number): void {
+    checkQueue(this.kind, queue, this.queuePairs);
+  }
+
+  resume(queue: number): void {
+    checkQueue(this.kind, queue, this.queuePairs);
+  }
+
+  /** The offloads follow the acked features (SET_FEATURES); nothing to set apart. */
+  setOffloads(_offloads: NetOffloads): void {}
+
+  setVnetHdrLen(_len: number): void {}
+
+  setQueueEnabled(queue: number, enabled: boolean): void {
+    checkQueue(this.kind, queue, this.queuePairs);
+    if (this.#pairEnabled[queue] === enabled) return;
+    this.#pairEnabled[queue] = enabled;
+    if (!this.#running || this.#closed) return;
+    for (const index of [2 * queue, 2 * queue + 1]) this.#enable(index, enabled).catch((err: unknown) => this.#client?.backendError(queue, err));
+  }
+
+  setLinkUp(_up: boolean): void {}
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#running = false;
+    this.#prepared = undefined;
+    this.#fe.close();
+    for (const p of this.#callPollers) p.stop();
+    for (const e of [...this.#kicks, ...this.#calls]) e.close();
+  }
+
+  #enable(index: number, on: boolean): Promise<void> {
+    return this.#fe.set(P.VHOST_USER_SET_VRING_ENABLE, P.vringStatePayload({ index, num: on ? 1 : 0 }));
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new BackendError('ERR_BACKEND_CLOSED', 'the vhost-user backend is closed');
+  }
+}
