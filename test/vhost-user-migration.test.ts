@@ -45,7 +45,7 @@ describe('live migration with vhost-user backends', { skip }, () => {
     for (let k = 0; ; k++) {
       await new Promise((r) => setTimeout(r, 250));
       if ((await probe.mark()).received > 0) break;
-      assert.ok(k < 40, 'the guest answers the probe through vmig vhost-user-net');
+      assert.ok(k < 40, `the guest answers the probe through vmig vhost-user-net\n${cur.log}\n${JSON.stringify(await cur.guestStatus())}`);
     }
   });
 
@@ -76,6 +76,18 @@ describe('live migration with vhost-user backends', { skip }, () => {
       t.diagnostic(`${early ? 'early  ' : 'classic'} downtime ${info.downtime} ms, phases ${JSON.stringify(info['x-vmig']['downtime-phases'])}`);
       cur = next;
     }
+  });
+
+  test('QMP stop stops the backend’s rings (the stopped guest’s RAM stays still); cont starts them again', async () => {
+    await cur.qmp.execute('trace-event-set-state', { name: 'vhost_user_*', enable: true });
+    await cur.qmp.execute('x-vmig-query-trace');
+    await cur.qmp.execute('stop');
+    const names = async () => ((await cur.qmp.execute('x-vmig-query-trace')) as { events: { name: string }[] }).events.map((e) => e.name);
+    assert.deepEqual(await names(), ['vhost_user_stopped']);
+    await cur.qmp.execute('cont');
+    assert.deepEqual(await names(), ['vhost_user_prepared', 'vhost_user_committed']);
+    assert.deepEqual(await cur.qmp.execute('query-status'), { status: 'running', running: true, singlestep: false });
+    await probeResumes(probe, 'after stop and cont');
   });
 
   test('the destination’s backend dies before the switchover: the migration fails and the source’s guest keeps its network', async () => {

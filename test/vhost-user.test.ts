@@ -16,7 +16,7 @@ import { LoopbackBackend } from '../src/backends/testing/loopback-backend.js';
 import { UnixListener, makeTempDir, removeTree } from '../src/host/index.js';
 import { GuestMemory, GUEST_PAGE_SIZE } from '../src/memory/index.js';
 import { VIRTIO_F_EVENT_IDX, VIRTIO_F_INDIRECT_DESC, VIRTIO_F_VERSION_1 } from '../src/virtio/index.js';
-import { VIRTIO_NET_F_MRG_RXBUF, VIRTIO_NET_F_RSS } from '../src/devices/net/index.js';
+import { VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, VIRTIO_NET_F_MRG_RXBUF, VIRTIO_NET_F_RSS } from '../src/devices/net/index.js';
 import { VhostUserNetServer } from '../src/vhost-user-net/index.js';
 import { NetHarness, tick, udpFrame, withHeader } from './support/virtio-net-harness.js';
 
@@ -33,14 +33,14 @@ async function until(what: string, cond: () => boolean, ms = 3000): Promise<void
 }
 
 /** A server over a loopback port, a guest's RAM, the device connected to the server. */
-async function setup(pairs = 2) {
+async function setup(pairs = 2, properties: Record<string, boolean> = {}) {
   const path = join(dir, `vu${n++}.sock`);
   const port = new LoopbackBackend({ queuePairs: pairs });
   const logs: string[] = [];
   const server = new VhostUserNetServer(port, path, (l) => logs.push(l));
   const memory = GuestMemory.create(16 << 20, 'vu-test');
   const backend = await VhostUserBackend.connect(path, memory, pairs);
-  const h = new NetHarness<VhostUserBackend>({ memory, backend });
+  const h = new NetHarness<VhostUserBackend>({ memory, backend, properties });
   const close = (): void => {
     h.device.close();
     backend.close();
@@ -78,7 +78,7 @@ describe('vhost-user: vmig vhost-user-net as the datapath', () => {
       let got: ReturnType<typeof t.h.received> = [];
       await until('the frame in the RX ring', () => (got = got.length ? got : t.h.received(0)).length > 0);
       assert.deepEqual(got[0]!.frame, frame(1));
-      assert.ok(t.h.raised.length > 0, 'the call eventfd became an interrupt');
+      await until('the call eventfd to become an interrupt', () => t.h.raised.length > 0);
       const rxRing = t.h.device.queue(0)!.getState();
       const dirty = t.memory.dirty.fetchAndClear();
       assert.ok(dirty.has(Math.floor(Number(rxRing.usedAddr) / GUEST_PAGE_SIZE)), 'the used ring page is in the dirty log');
@@ -87,6 +87,22 @@ describe('vhost-user: vmig vhost-user-net as the datapath', () => {
       t.h.addTx(0, withHeader(frame(2)));
       await until('the TX frame on the port', () => t.port.sent.length > 0);
       assert.deepEqual(t.port.sent[0], { queue: 0, bytes: withHeader(frame(2)) });
+    } finally {
+      t.close();
+    }
+  });
+
+  it('queue pairs the guest turns on while the start is still on its way are enabled when it lands', async () => {
+    const t = await setup(2, { mq: true });
+    try {
+      t.h.start();
+      // DRIVER_OK sent the start; the guest's VQ_PAIRS_SET comes before the backend's acks.
+      assert.equal(t.backend.running, false);
+      assert.equal(t.h.ctrl(VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, Uint8Array.of(2, 0)), 0);
+      await until('running', () => t.backend.running);
+      t.h.addTx(1, withHeader(frame(9)));
+      await until('the frame sent on pair 1', () => t.port.sent.length > 0);
+      assert.equal(t.port.sent[0]!.queue, 1);
     } finally {
       t.close();
     }
@@ -176,6 +192,22 @@ describe('vhost-user: hostile or broken peers', () => {
       const ok = await VhostUserFrontend.connect(t.path);
       assert.equal(ok.queueNum, 1);
       ok.close();
+    } finally {
+      t.close();
+    }
+  });
+
+  it('a batch is acked once, on its last message, yet a refusal in its middle still fails it', async () => {
+    const t = await setup(1);
+    try {
+      t.backend.close();
+      await until('the device session to end', () => !t.server.serving);
+      const fe = await VhostUserFrontend.connect(t.path);
+      const num = (index: number, n: number) => ({ request: P.VHOST_USER_SET_VRING_NUM, payload: P.vringStatePayload({ index, num: n }) });
+      await fe.batch([num(0, 256), num(1, 256)]);
+      await assert.rejects(fe.batch([num(0, 256), num(7, 256), num(1, 256)]), (e: VhostUserError) => e.code === 'ERR_BACKEND_VHOST_USER_DISCONNECTED');
+      assert.ok(t.logs.some((l) => /ring 7, the backend has 2/.test(l)));
+      fe.close();
     } finally {
       t.close();
     }

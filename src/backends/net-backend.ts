@@ -86,7 +86,8 @@ export interface ExternalRing {
  *   stop()                     GET_VRING_BASE per ring: the next avail index of each
  *
  * Early migration's destination runs `prepare` in the setup phase and only
- * `commit` inside the downtime; a classic one runs both there.
+ * `commit` inside the downtime; a classic one runs `start` (both as one
+ * batch) there.
  */
 export interface ExternalDatapath {
   /** The virtio features the datapath implements (device features it lacks are not offered). */
@@ -97,6 +98,8 @@ export interface ExternalDatapath {
   readonly running: boolean;
   prepare(features: bigint, rings: readonly ExternalRing[]): Promise<void>;
   commit(bases: readonly { index: number; base: number }[]): Promise<void>;
+  /** prepare and commit at once (one round trip): a start that need not be split. */
+  start(features: bigint, rings: readonly ExternalRing[], bases: readonly { index: number; base: number }[]): Promise<void>;
   /** Stop every prepared ring; their next avail indices (ring index → base). */
   stop(): Promise<Map<number, number>>;
   /** The guest's doorbell for ring `index` (an eventfd write: it waits in the counter if nobody polls yet). */

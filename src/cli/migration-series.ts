@@ -40,7 +40,7 @@ export interface MigrationResult {
 }
 
 /** The events a traced series reads: the stop-and-copy, the switchover, the NIC. */
-const SWITCHOVER_TRACE = ['migrate_*', 'incoming_*', 'vm_*', 'net_*', 'vmm_loop_stall', 'vmm_gc'];
+const SWITCHOVER_TRACE = ['migrate_*', 'incoming_*', 'vm_*', 'net_*', 'vhost_user_*', 'vmm_loop_stall', 'vmm_gc'];
 
 export interface SeriesOptions {
   ns: NetworkNamespace;

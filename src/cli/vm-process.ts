@@ -36,6 +36,8 @@ export interface VmSpec {
    * opens the TAP itself.
    */
   vhostUser?: boolean;
+  /** A vhost-user backend already listening at this path (DPDK's testpmd, say): the VMM connects to it. */
+  vhostUserSocket?: string;
 }
 
 /**
@@ -57,8 +59,9 @@ export function vhostUserSocket(qmpSocket: string): string {
 
 export function vmArgs(spec: VmSpec, qmpSocket: string): string[] {
   const q = spec.queues ?? 4;
-  const netdev = spec.vhostUser
-    ? ['-chardev', `socket,id=c0,path=${vhostUserSocket(qmpSocket)}`, '-netdev', `vhost-user,id=n0,chardev=c0,queues=${q}`]
+  const vuSocket = spec.vhostUserSocket ?? (spec.vhostUser ? vhostUserSocket(qmpSocket) : undefined);
+  const netdev = vuSocket !== undefined
+    ? ['-chardev', `socket,id=c0,path=${vuSocket}`, '-netdev', `vhost-user,id=n0,chardev=c0,queues=${q}`]
     : ['-netdev', `tap,id=n0,ifname=${spec.tap},queues=${q}`];
   const args = [
     'run', '-machine', spec.machine ?? 'q35', '-m', spec.memory ?? '256M', '-smp', String(spec.cpus ?? 2),

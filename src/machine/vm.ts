@@ -12,7 +12,7 @@
  * decoded at MMIO offset 0. vCPU 0 takes all interrupts.
  */
 
-import { VmigError, trace } from '../core/index.js';
+import { VmigError, describeError, trace } from '../core/index.js';
 import { GuestMemory } from '../memory/index.js';
 import { TapBackend, VhostUserBackend } from '../backends/index.js';
 import type { NetBackend } from '../backends/index.js';
@@ -296,6 +296,11 @@ export class Vm implements MigratableVm {
 
   // ------------------------------------------------------------ MigratableVm
 
+  /** Start an external datapath's rings (vhost-user) before the guest runs again; a failure is logged, the guest runs anyway. */
+  #startDatapath(): Promise<void> {
+    return this.nic?.startDatapath().catch((err: unknown) => this.#log(`virtio-net: starting the vhost-user datapath failed: ${describeError(err)}`)) ?? Promise.resolve();
+  }
+
   earlyMigration(): { enabled: boolean; policy: 'rfc' | 'per-delta' } {
     const dev = this.store.list()[0];
     if (!dev || !this.nic) return { enabled: false, policy: 'per-delta' };
@@ -319,8 +324,9 @@ export class Vm implements MigratableVm {
     this.#state = 'paused';
     // The rings go back to the external datapath where they stopped; kicks the
     // guest made since wait in the kick eventfds.
-    this.nic?.startDatapath().catch((err: unknown) => this.#log(`virtio-net: restarting the vhost-user datapath failed: ${err instanceof Error ? err.message : String(err)}`));
-    if (this.#runningBeforeMigration) this.resume();
+    if (!this.#runningBeforeMigration) return;
+    if (this.nic?.externalDatapath) void this.#startDatapath().then(() => this.resume());
+    else this.resume();
   }
 
   migrationCompleted(): void {
@@ -372,15 +378,29 @@ export class Vm implements MigratableVm {
       name: 'query-status',
       handler: () => ({ status: this.#state === 'shutdown' ? 'shutdown' : this.#state, running: this.#state === 'running', singlestep: false }),
     });
-    r.register({ name: 'stop', handler: () => this.pause().then(() => ({})) });
+    r.register({
+      name: 'stop',
+      handler: async () => {
+        await this.pause();
+        // A datapath outside the VMM stops too (QEMU's vhost_net_stop at vm_stop): a stopped guest's RAM stays still.
+        await this.nic?.stopDatapath().catch((err: unknown) => this.#log(`virtio-net: stopping the vhost-user datapath failed: ${describeError(err)}`));
+        return {};
+      },
+    });
     r.register({
       name: 'cont',
       handler: () => {
         if (this.#state === 'inmigrate') throw new QmpError('GenericError', 'Guest can not be started: an incoming migration is in progress');
         if (this.#state === 'finish-migrate') throw new QmpError('GenericError', 'Guest can not be started during the switchover of a migration');
         if (this.#state === 'postmigrate') this.#state = 'paused';
-        this.resume();
-        return {};
+        if (!this.nic?.externalDatapath) {
+          this.resume();
+          return {};
+        }
+        return this.#startDatapath().then(() => {
+          this.resume();
+          return {};
+        });
       },
     });
     r.register({

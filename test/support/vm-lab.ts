@@ -36,7 +36,8 @@ export class VmLab {
     const spec: VmSpec = { tap, ip: `${this.ns.guest}/24`, serial: `file:${this.consolePath(name)}`, ...this.#defaults, ...extra };
     const vm = await VmProcess.start(this.ns, name, spec, join(this.dir, `${name}.sock`));
     this.vms.push(vm);
-    await this.ns.enslave(tap);
+    // A third-party vhost-user backend (DPDK) has no TAP to join the bridge.
+    if (spec.vhostUserSocket === undefined) await this.ns.enslave(tap);
     return vm;
   }
 

@@ -3,12 +3,13 @@
  * in order, replies are matched to them in order (the protocol has no ids:
  * a backend answers in the order it was asked).
  *
- * With REPLY_ACK negotiated every SET_* goes out with NEED_REPLY and its
- * promise settles on the backend's ack, as QEMU waits for it: the caller
- * knows the backend has applied the message (a ring is set up before the
- * guest runs). Unlike QEMU, requests are pipelined: a batch of SETs is sent
- * at once and the acks awaited together, so N messages cost one round trip
- * plus the backend's work, not N round trips.
+ * A start or stop is a batch (`batch`): its messages are written at once
+ * and it resolves when the backend has applied them all — acks where QEMU
+ * asks them (SET_MEM_TABLE with REPLY_ACK, SET_LOG_BASE) plus one on the
+ * batch's last message, so the guest never runs before its rings exist in
+ * the backend. QEMU writes each message synchronously and waits on the same
+ * acks but the last (it relies on the eventfds to absorb the race); N
+ * messages cost vmig one round trip plus the backend's work.
  *
  * A reply that does not match what was asked, a failure ack, a timeout or a
  * hang-up fail every waiting request with a VhostUserError and close the
@@ -112,21 +113,42 @@ export class VhostUserFrontend {
   }
 
   /**
-   * A SET_* (fds duplicated into the backend). With REPLY_ACK it resolves on
-   * the backend's ack; without, once queued (the backend says nothing).
-   * SET_LOG_BASE always has a reply (vhost-user.rst).
+   * A SET_* (fds duplicated into the backend). With REPLY_ACK and `wait`
+   * (the default) it goes with NEED_REPLY and resolves on the backend's ack;
+   * otherwise once queued (the backend says nothing). SET_LOG_BASE always
+   * has a reply (vhost-user.rst).
    */
-  async set(request: number, payload?: Uint8Array, fds: readonly number[] = []): Promise<void> {
+  async set(request: number, payload?: Uint8Array, fds: readonly number[] = [], options: { wait?: boolean } = {}): Promise<void> {
     if (request === P.VHOST_USER_SET_LOG_BASE) {
       await this.#ask(request, payload, fds, P.VHOST_USER_VERSION);
       return;
     }
-    if (!this.hasProtocolFeature(P.VHOST_USER_PROTOCOL_F_REPLY_ACK)) {
+    if (options.wait === false || !this.hasProtocolFeature(P.VHOST_USER_PROTOCOL_F_REPLY_ACK)) {
       this.#send(request, payload, fds, P.VHOST_USER_VERSION);
       return;
     }
     const ack = P.decodeU64(await this.#ask(request, payload, fds, P.VHOST_USER_VERSION | P.VHOST_USER_NEED_REPLY_MASK));
     if (ack !== 0n) throw new VhostUserError('ERR_BACKEND_VHOST_USER_BACKEND_FAILED', `vhost-user backend at ${this.path} refused ${requestName(request)} (ack ${ack})`, { request });
+  }
+
+  /**
+   * Send a batch of SETs and resolve once the backend has applied all of
+   * them. Acks are asked where QEMU asks them (SET_MEM_TABLE; SET_LOG_BASE
+   * always answers) and on the batch's last message: a backend processes
+   * in order and ends the connection on a message it refuses (vmig's and
+   * DPDK's do), so the last ack vouches for the rest. Without REPLY_ACK a
+   * GET_FEATURES round trip is the barrier.
+   */
+  async batch(messages: readonly { request: number; payload?: Uint8Array; fds?: readonly number[] }[]): Promise<void> {
+    const waits: Promise<void>[] = [];
+    messages.forEach((m, i) => {
+      const wait = i === messages.length - 1 || m.request === P.VHOST_USER_SET_MEM_TABLE || m.request === P.VHOST_USER_SET_LOG_BASE;
+      const sent = this.set(m.request, m.payload, m.fds ?? [], { wait });
+      if (wait) waits.push(sent);
+      else sent.catch(() => undefined); // a send failure also fails the awaited ones
+    });
+    if (!this.hasProtocolFeature(P.VHOST_USER_PROTOCOL_F_REPLY_ACK)) waits.push(this.getU64(P.VHOST_USER_GET_FEATURES).then(() => undefined));
+    await Promise.all(waits);
   }
 
   close(): void {

@@ -21,6 +21,7 @@
  * frame is dropped (a vhost-user netdev has no path for them).
  */
 
+import { monotonicMs, trace } from '../../core/index.js';
 import { EventFd, FdPoller, POLL_READABLE } from '../../host/index.vmm.js';
 import type { GuestMemory } from '../../memory/index.js';
 import { BackendError, checkQueue } from '../backend-error.js';
@@ -37,6 +38,8 @@ import * as P from './protocol.js';
 export const VHOST_USER_RAM_UADDR = 0x7f00_0000_0000n;
 
 const ETH_P_RARP = 0x8035;
+
+type BatchMessage = { request: number; payload?: Uint8Array; fds?: readonly number[] };
 const RARP_FRAME_LEN = 60;
 
 export class VhostUserBackend implements NetBackend, ExternalDatapath {
@@ -52,6 +55,8 @@ export class VhostUserBackend implements NetBackend, ExternalDatapath {
   readonly #calls: EventFd[];
   readonly #callPollers: FdPoller[];
   readonly #pairEnabled: boolean[];
+  /** What the last SET_VRING_ENABLE written for each ring said. */
+  readonly #sentEnabled: boolean[] = [];
   #client: NetBackendClient | undefined;
   #onCall: (index: number) => void = () => undefined;
   #prepared: { features: bigint; rings: readonly ExternalRing[] } | undefined;
@@ -106,8 +111,40 @@ export class VhostUserBackend implements NetBackend, ExternalDatapath {
   // ------------------------------------------------------------ ExternalDatapath
 
   async prepare(features: bigint, rings: readonly ExternalRing[]): Promise<void> {
+    const batch = this.#prepareMessages(features, rings);
+    const t0 = monotonicMs();
+    await this.#fe.batch(batch);
+    this.#prepared = { features, rings: rings.map((r) => ({ ...r })) };
+    trace('vhost_user_prepared', monotonicMs() - t0);
+  }
+
+  async commit(bases: readonly { index: number; base: number }[]): Promise<void> {
     this.#checkOpen();
-    if (this.#running) throw new BackendError('ERR_BACKEND_BAD_OPTION', 'vhost-user: prepare() while the rings run; stop() first');
+    const prepared = this.#prepared;
+    if (!prepared) throw new BackendError('ERR_BACKEND_BAD_OPTION', 'vhost-user: commit() without prepare()');
+    const t0 = monotonicMs();
+    await this.#fe.batch(this.#commitMessages(prepared.rings, bases));
+    this.#running = true;
+    this.#sendEnables();
+    trace('vhost_user_committed', monotonicMs() - t0);
+  }
+
+  /** prepare and commit as one batch: one round trip (a classic start, QEMU's vhost_dev_start). */
+  async start(features: bigint, rings: readonly ExternalRing[], bases: readonly { index: number; base: number }[]): Promise<void> {
+    const batch = this.#prepareMessages(features, rings);
+    const t0 = monotonicMs();
+    await this.#fe.batch([...batch, ...this.#commitMessages(rings, bases)]);
+    this.#prepared = { features, rings: rings.map((r) => ({ ...r })) };
+    this.#running = true;
+    this.#sendEnables();
+    trace('vhost_user_prepared', monotonicMs() - t0);
+    trace('vhost_user_committed', monotonicMs() - t0);
+  }
+
+  /** Everything but the ring bases: features, memory table, dirty log, ring sizes, addresses, kick and call fds. */
+  #prepareMessages(features: bigint, rings: readonly ExternalRing[]): BatchMessage[] {
+    this.#checkOpen();
+    if (this.#running) throw new BackendError('ERR_BACKEND_BAD_OPTION', 'vhost-user: a start while the rings run; stop() first');
     for (const r of rings) checkQueue(this.kind, r.index, 2 * this.queuePairs);
     this.#prepared = undefined;
     const fe = this.#fe;
@@ -115,32 +152,33 @@ export class VhostUserBackend implements NetBackend, ExternalDatapath {
     const ram = this.#memory.region!;
     const log = this.#memory.dirtyLogRegion!;
     const logging = fe.hasProtocolFeature(P.VHOST_USER_PROTOCOL_F_LOG_SHMFD) && (acked & (1n << BigInt(P.VHOST_F_LOG_ALL))) !== 0n;
-    const batch: Promise<void>[] = [
-      fe.set(P.VHOST_USER_SET_FEATURES, P.u64Payload(acked)),
-      fe.set(P.VHOST_USER_SET_MEM_TABLE, P.memTablePayload([{ guestPhysAddr: 0n, memorySize: BigInt(ram.byteLength), userspaceAddr: VHOST_USER_RAM_UADDR, mmapOffset: 0n }]), [ram.fd]),
+    const batch: BatchMessage[] = [
+      { request: P.VHOST_USER_SET_FEATURES, payload: P.u64Payload(acked) },
+      { request: P.VHOST_USER_SET_MEM_TABLE, payload: P.memTablePayload([{ guestPhysAddr: 0n, memorySize: BigInt(ram.byteLength), userspaceAddr: VHOST_USER_RAM_UADDR, mmapOffset: 0n }]), fds: [ram.fd] },
     ];
-    if (logging) batch.push(fe.set(P.VHOST_USER_SET_LOG_BASE, P.logAreaPayload({ mmapSize: BigInt(log.byteLength), mmapOffset: 0n }), [log.fd]));
+    if (logging) batch.push({ request: P.VHOST_USER_SET_LOG_BASE, payload: P.logAreaPayload({ mmapSize: BigInt(log.byteLength), mmapOffset: 0n }), fds: [log.fd] });
+    const u = (gpa: number): bigint => VHOST_USER_RAM_UADDR + BigInt(gpa);
     for (const r of rings) {
-      batch.push(fe.set(P.VHOST_USER_SET_VRING_NUM, P.vringStatePayload({ index: r.index, num: r.size })));
-      const u = (gpa: number): bigint => VHOST_USER_RAM_UADDR + BigInt(gpa);
-      batch.push(fe.set(P.VHOST_USER_SET_VRING_ADDR, P.vringAddrPayload({ index: r.index, flags: logging ? 1 << P.VHOST_VRING_F_LOG : 0, desc: u(r.desc), used: u(r.used), avail: u(r.avail), log: BigInt(r.used) })));
-      batch.push(fe.set(P.VHOST_USER_SET_VRING_KICK, P.u64Payload(BigInt(r.index)), [this.#kicks[r.index]!.fd]));
-      batch.push(fe.set(P.VHOST_USER_SET_VRING_CALL, P.u64Payload(BigInt(r.index)), [this.#calls[r.index]!.fd]));
+      batch.push(
+        { request: P.VHOST_USER_SET_VRING_NUM, payload: P.vringStatePayload({ index: r.index, num: r.size }) },
+        { request: P.VHOST_USER_SET_VRING_ADDR, payload: P.vringAddrPayload({ index: r.index, flags: logging ? 1 << P.VHOST_VRING_F_LOG : 0, desc: u(r.desc), used: u(r.used), avail: u(r.avail), log: BigInt(r.used) }) },
+        { request: P.VHOST_USER_SET_VRING_KICK, payload: P.u64Payload(BigInt(r.index)), fds: [this.#kicks[r.index]!.fd] },
+        { request: P.VHOST_USER_SET_VRING_CALL, payload: P.u64Payload(BigInt(r.index)), fds: [this.#calls[r.index]!.fd] },
+      );
     }
-    await Promise.all(batch);
-    this.#prepared = { features, rings: rings.map((r) => ({ ...r })) };
+    return batch;
   }
 
-  async commit(bases: readonly { index: number; base: number }[]): Promise<void> {
-    this.#checkOpen();
-    const prepared = this.#prepared;
-    if (!prepared) throw new BackendError('ERR_BACKEND_BAD_OPTION', 'vhost-user: commit() without prepare()');
-    const fe = this.#fe;
-    const batch: Promise<void>[] = [];
-    for (const b of bases) batch.push(fe.set(P.VHOST_USER_SET_VRING_BASE, P.vringStatePayload({ index: b.index, num: b.base })));
-    for (const r of prepared.rings) batch.push(this.#enable(r.index, this.#pairEnabled[r.index >> 1] ?? false));
-    await Promise.all(batch);
-    this.#running = true;
+  /** The ring bases, then the enables of the active pairs' rings. */
+  #commitMessages(rings: readonly ExternalRing[], bases: readonly { index: number; base: number }[]): BatchMessage[] {
+    return [
+      ...bases.map((b) => ({ request: P.VHOST_USER_SET_VRING_BASE, payload: P.vringStatePayload({ index: b.index, num: b.base }) })),
+      ...rings.map((r) => {
+        const on = this.#pairEnabled[r.index >> 1] ?? false;
+        this.#sentEnabled[r.index] = on;
+        return { request: P.VHOST_USER_SET_VRING_ENABLE, payload: P.vringStatePayload({ index: r.index, num: on ? 1 : 0 }) };
+      }),
+    ];
   }
 
   async stop(): Promise<Map<number, number>> {
@@ -150,8 +188,10 @@ export class VhostUserBackend implements NetBackend, ExternalDatapath {
     this.#running = false;
     this.#prepared = undefined;
     if (!prepared) return bases;
+    const t0 = monotonicMs();
     const got = await Promise.all(prepared.rings.map((r) => this.#fe.getVringBase(r.index)));
     prepared.rings.forEach((r, i) => bases.set(r.index, got[i]!));
+    trace('vhost_user_stopped', monotonicMs() - t0);
     return bases;
   }
 
@@ -204,8 +244,9 @@ export class VhostUserBackend implements NetBackend, ExternalDatapath {
     checkQueue(this.kind, queue, this.queuePairs);
     if (this.#pairEnabled[queue] === enabled) return;
     this.#pairEnabled[queue] = enabled;
-    if (!this.#running || this.#closed) return;
-    for (const index of [2 * queue, 2 * queue + 1]) this.#enable(index, enabled).catch((err: unknown) => this.#client?.backendError(queue, err));
+    // While a commit is on its way its enables are already written: it
+    // reconciles when it lands (the guest's VQ_PAIRS_SET often comes then).
+    if (this.#running && !this.#closed) this.#sendEnables();
   }
 
   setLinkUp(_up: boolean): void {}
@@ -220,8 +261,14 @@ export class VhostUserBackend implements NetBackend, ExternalDatapath {
     for (const e of [...this.#kicks, ...this.#calls]) e.close();
   }
 
-  #enable(index: number, on: boolean): Promise<void> {
-    return this.#fe.set(P.VHOST_USER_SET_VRING_ENABLE, P.vringStatePayload({ index, num: on ? 1 : 0 }));
+  /** SET_VRING_ENABLE for every prepared ring whose pair changed since its last enable was written. */
+  #sendEnables(): void {
+    for (const r of this.#prepared?.rings ?? []) {
+      const on = this.#pairEnabled[r.index >> 1] ?? false;
+      if (this.#sentEnabled[r.index] === on) continue;
+      this.#sentEnabled[r.index] = on;
+      this.#fe.set(P.VHOST_USER_SET_VRING_ENABLE, P.vringStatePayload({ index: r.index, num: on ? 1 : 0 })).catch((err: unknown) => this.#client?.backendError(r.index >> 1, err));
+    }
   }
 
   #checkOpen(): void {

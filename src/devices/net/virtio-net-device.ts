@@ -620,8 +620,7 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
     const ext = this.#external;
     if (!ext || !this.#driverOk()) return;
     if (ext.prepared) await ext.stop();
-    await ext.prepare(this.#features, this.#externalRings());
-    await ext.commit(this.#ringBases());
+    await ext.start(this.#features, this.#externalRings(), this.#ringBases());
   }
 
   /** Early migration, setup phase: everything but the ring bases (after loadProvisional()). */
