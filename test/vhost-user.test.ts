@@ -178,6 +178,7 @@ describe('vhost-user: hostile or broken peers', () => {
         ['kick before the memory table', (f) => f.set(P.VHOST_USER_SET_VRING_KICK, P.u64Payload(0n), [t.memory.region!.fd]), /before the memory table/],
         ['memory table without its fd', (f) => f.set(P.VHOST_USER_SET_MEM_TABLE, P.memTablePayload([{ guestPhysAddr: 0n, memorySize: 4096n, userspaceAddr: 0n, mmapOffset: 0n }])), /one region/],
         ['memory table larger than its memfd', (f) => f.set(P.VHOST_USER_SET_MEM_TABLE, P.memTablePayload([{ guestPhysAddr: 0n, memorySize: 64n << 20n, userspaceAddr: 0n, mmapOffset: 0n }]), [t.memory.region!.fd]), /holds only/],
+        ['a call fd that is not an eventfd', (f) => f.set(P.VHOST_USER_SET_VRING_CALL, P.u64Payload(0n), [t.memory.region!.fd]), /not an eventfd/],
         ['unknown features acked', (f) => f.set(P.VHOST_USER_SET_FEATURES, P.u64Payload(1n << 40n)), /did not offer/],
         ['unsupported request', (f) => f.set(40), /not supported/],
       ];

@@ -184,7 +184,13 @@ export class BackendSession {
         return undefined;
       case P.VHOST_USER_SET_VRING_CALL: {
         const { ring, fd } = this.#ringFd(msg);
-        ring.setCall(fd);
+        try {
+          ring.setCall(fd);
+        } catch (err) {
+          // Not an eventfd: ours to close, the ring is left without one.
+          if (fd !== undefined) closeFds([fd]);
+          throw err;
+        }
         return undefined;
       }
       case P.VHOST_USER_SET_VRING_ERR: {

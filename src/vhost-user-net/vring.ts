@@ -54,9 +54,11 @@ export class Vring {
     });
   }
 
+  /** Adopt the call eventfd (undefined: none); the previous one is closed once the new one is taken. */
   setCall(fd: number | undefined): void {
+    const call = fd === undefined ? undefined : EventFd.adopt(fd);
     this.#call?.close();
-    this.#call = fd === undefined ? undefined : EventFd.adopt(fd);
+    this.#call = call;
   }
 
   /** The guest's interrupt for this ring (irqfd-like: the frontend relays it). */
