@@ -7,6 +7,7 @@
  */
 
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 
@@ -17,7 +18,7 @@ import { UnixListener, makeTempDir, removeTree } from '../src/host/index.js';
 import { GuestMemory, GUEST_PAGE_SIZE } from '../src/memory/index.js';
 import { VIRTIO_F_EVENT_IDX, VIRTIO_F_INDIRECT_DESC, VIRTIO_F_VERSION_1 } from '../src/virtio/index.js';
 import { VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, VIRTIO_NET_F_MRG_RXBUF, VIRTIO_NET_F_RSS } from '../src/devices/net/index.js';
-import { VhostUserNetServer } from '../src/vhost-user-net/index.js';
+import { VhostUserNetServer, rehearseVhostUser } from '../src/vhost-user-net/index.js';
 import { NetHarness, tick, udpFrame, withHeader } from './support/virtio-net-harness.js';
 
 const dir = makeTempDir('vmig-vu-');
@@ -160,6 +161,17 @@ describe('vhost-user: vmig vhost-user-net as the datapath', () => {
     } finally {
       t.close();
     }
+  });
+});
+
+describe('vhost-user: the rehearsal', () => {
+  it('runs start, commit and stop rounds in-process and leaves no fd behind', async () => {
+    const fds = (): number => readdirSync('/proc/self/fd').length;
+    await rehearseVhostUser(1);
+    const before = fds();
+    await rehearseVhostUser(3);
+    for (let i = 0; i < 10; i++) await tick();
+    assert.equal(fds(), before);
   });
 });
 

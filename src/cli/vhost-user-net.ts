@@ -2,13 +2,14 @@
  * `vmig vhost-user-net --socket PATH --ifname TAP [--queues N]`: vmig's
  * vhost-user net backend (DESIGN §4): listens on PATH for a frontend (a vmig
  * VMM with -netdev vhost-user, or QEMU), serves the TAP's queues, and runs
- * until SIGTERM/SIGINT. Prints `listening PATH` on stdout once it accepts
- * connections, so a script can wait for that line.
+ * until SIGTERM/SIGINT. Prints `listening PATH` on stdout once it is ready
+ * (listening, and its session code warmed by a rehearsal), so a script can
+ * wait for that line.
  */
 
 import type { Output } from './analyze.js';
 import { CliUsageError, parseArgs } from './args.js';
-import { VhostUserNetServer } from '../vhost-user-net/index.js';
+import { VhostUserNetServer, rehearseVhostUser } from '../vhost-user-net/index.js';
 
 const USAGE = `usage: vmig vhost-user-net --socket PATH --ifname TAP [--queues N]
   --socket PATH   the unix socket to listen on (the frontend's -chardev socket,path=PATH)
@@ -39,6 +40,8 @@ export async function runVhostUserNet(argv: string[], io: Output): Promise<numbe
     return 2;
   }
   const server = VhostUserNetServer.open({ socketPath, ifname, queues, log: (line) => io.err(line) });
+  // Warm the session's code before a frontend comes (rehearsal.ts); a frontend that connects meanwhile waits in the backlog.
+  await rehearseVhostUser().catch((err: unknown) => io.err(`vhost-user-net: the rehearsal failed (harmless, the code is only colder): ${err instanceof Error ? err.message : String(err)}`));
   io.out(`listening ${socketPath}`);
   await new Promise<void>((resolve) => {
     const stop = (): void => resolve();

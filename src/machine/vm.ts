@@ -16,6 +16,7 @@ import { VmigError, describeError, trace } from '../core/index.js';
 import { GuestMemory } from '../memory/index.js';
 import { TapBackend, VhostUserBackend } from '../backends/index.js';
 import type { NetBackend } from '../backends/index.js';
+import { rehearseVhostUser } from '../vhost-user-net/index.js';
 import { VirtioNetDevice } from '../devices/net/index.js';
 import type { VirtioNetProperties } from '../devices/net/index.js';
 import { ADMIN_DOORBELL, ADMIN_VECTOR, AdminChannelHost, CONSOLE_LINE_MAX, CONSOLE_MMIO, GUEST_KERNEL_URL, Vcpu } from '../guest/index.vmm.js';
@@ -39,6 +40,8 @@ export const NIC_SECTION_IDSTR = '0000:00:02.0/virtio-net';
 
 /** After boot, when the migration paths are warmed (the guest is up by then). */
 const WARM_UP_DELAY_MS = 1000;
+/** After start-up, before a migration can reasonably begin (a destination waits for one at once). */
+const VHOST_USER_REHEARSAL_DELAY_MS = 100;
 /** How long pause() may block this thread waiting for the vCPUs to park (a slice is ~0.1 ms). */
 const PAUSE_BLOCK_NS = 5_000_000n;
 /** The event-loop thread's scheduler slice (µs): the kernel's minimum, against 1.4 ms by default here. */
@@ -169,6 +172,9 @@ export class Vm implements MigratableVm {
     // a dozen cold runs on this thread stalled its network (a probe lost in
     // the 20-migration test); its next migration warms them itself.
     if (!incoming) vm.#scheduleWarmUp();
+    // A vhost-user frontend's migration code runs once in its life, inside the
+    // downtime: rehearse it now, source and destination alike (rehearsal.ts).
+    if (vm.backend?.kind === 'vhost-user') setTimeout(() => void rehearseVhostUser().catch(() => undefined), VHOST_USER_REHEARSAL_DELAY_MS).unref();
     return vm;
   }
 

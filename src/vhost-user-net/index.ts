@@ -3,6 +3,8 @@
  * §4): the datapath in its own process, serving a TAP. It sits above
  * devices/net, whose datapath code (copyToRxQueue, flushTx) it reuses.
  */
-export { VhostUserNetServer, backendFeatures } from './server.js';
+export { VhostUserNetServer } from './server.js';
+export { backendFeatures } from './backend-features.js';
+export { rehearseVhostUser } from './rehearsal.js';
 export type { VhostUserNetOptions } from './server.js';
 export { BACKEND_PROTOCOL_FEATURES } from './session.js';

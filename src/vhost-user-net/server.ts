@@ -8,24 +8,9 @@
  */
 
 import { FdPoller, POLL_READABLE, UnixListener, UnixSocket } from '../host/index.vmm.js';
-import { TapBackend, VhostUserConnection, VhostUserProtocol as P } from '../backends/index.js';
+import { TapBackend, VhostUserConnection } from '../backends/index.js';
 import type { NetBackend, NetBackendClient } from '../backends/index.js';
-import {
-  VIRTIO_F_VERSION_1,
-} from '../virtio/index.js';
-import {
-  VIRTIO_NET_F_CSUM,
-  VIRTIO_NET_F_GUEST_CSUM,
-  VIRTIO_NET_F_GUEST_ECN,
-  VIRTIO_NET_F_GUEST_TSO4,
-  VIRTIO_NET_F_GUEST_TSO6,
-  VIRTIO_NET_F_GUEST_UFO,
-  VIRTIO_NET_F_HOST_ECN,
-  VIRTIO_NET_F_HOST_TSO4,
-  VIRTIO_NET_F_HOST_TSO6,
-  VIRTIO_NET_F_HOST_UFO,
-  VIRTIO_NET_F_MRG_RXBUF,
-} from '../devices/net/index.js';
+import { backendFeatures } from './backend-features.js';
 import { BackendSession } from './session.js';
 
 export interface VhostUserNetOptions {
@@ -36,16 +21,6 @@ export interface VhostUserNetOptions {
   /** Queue pairs (TAP queues). */
   queues: number;
   log?: (line: string) => void;
-}
-
-/** The virtio features this datapath implements, as offered in GET_FEATURES. */
-export function backendFeatures(tap: Pick<NetBackend, 'hasVnetHdr' | 'hasUfo'>): bigint {
-  const bits = [VIRTIO_F_VERSION_1, VIRTIO_NET_F_MRG_RXBUF, P.VHOST_F_LOG_ALL, P.VHOST_USER_F_PROTOCOL_FEATURES];
-  if (tap.hasVnetHdr) {
-    bits.push(VIRTIO_NET_F_CSUM, VIRTIO_NET_F_GUEST_CSUM, VIRTIO_NET_F_GUEST_TSO4, VIRTIO_NET_F_GUEST_TSO6, VIRTIO_NET_F_GUEST_ECN, VIRTIO_NET_F_HOST_TSO4, VIRTIO_NET_F_HOST_TSO6, VIRTIO_NET_F_HOST_ECN);
-    if (tap.hasUfo) bits.push(VIRTIO_NET_F_GUEST_UFO, VIRTIO_NET_F_HOST_UFO);
-  }
-  return bits.reduce((acc, b) => acc | (1n << BigInt(b)), 0n);
 }
 
 export class VhostUserNetServer implements NetBackendClient {

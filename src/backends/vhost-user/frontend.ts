@@ -67,8 +67,13 @@ export class VhostUserFrontend {
    * GET/SET_PROTOCOL_FEATURES, GET_QUEUE_NUM, SET_OWNER.
    * @throws VmigError from the connect (ENOENT, ECONNREFUSED: nobody listens at `path`); VhostUserError
    */
-  static async connect(path: string, options: { timeoutMs?: number } = {}): Promise<VhostUserFrontend> {
-    const fe = new VhostUserFrontend(path, UnixSocket.connect(path), options.timeoutMs ?? VHOST_USER_REPLY_TIMEOUT_MS);
+  static connect(path: string, options: { timeoutMs?: number } = {}): Promise<VhostUserFrontend> {
+    return VhostUserFrontend.over(UnixSocket.connect(path), path, options);
+  }
+
+  /** The same exchange over a socket already connected (`name` labels it in messages). */
+  static async over(socket: UnixSocket, name: string, options: { timeoutMs?: number } = {}): Promise<VhostUserFrontend> {
+    const fe = new VhostUserFrontend(name, socket, options.timeoutMs ?? VHOST_USER_REPLY_TIMEOUT_MS);
     try {
       fe.features = await fe.getU64(P.VHOST_USER_GET_FEATURES);
       if (fe.features & (1n << BigInt(P.VHOST_USER_F_PROTOCOL_FEATURES))) {

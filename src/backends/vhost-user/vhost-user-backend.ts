@@ -22,7 +22,7 @@
  */
 
 import { monotonicMs, trace } from '../../core/index.js';
-import { EventFd, FdPoller, POLL_READABLE } from '../../host/index.vmm.js';
+import { EventFd, FdPoller, POLL_READABLE, UnixSocket } from '../../host/index.vmm.js';
 import type { GuestMemory } from '../../memory/index.js';
 import { BackendError, checkQueue } from '../backend-error.js';
 import type { ExternalDatapath, ExternalRing, NetBackend, NetBackendClient, NetOffloads } from '../net-backend.js';
@@ -68,9 +68,17 @@ export class VhostUserBackend implements NetBackend, ExternalDatapath {
    * -netdev vhost-user,queues=N) for `memory`'s RAM.
    * @throws VmigError (connect), VhostUserError, BackendError ERR_BACKEND_BAD_OPTION (the backend has fewer queues)
    */
-  static async connect(path: string, memory: GuestMemory, queues: number): Promise<VhostUserBackend> {
-    if (!memory.region || !memory.dirtyLogRegion) throw new BackendError('ERR_BACKEND_BAD_OPTION', 'a vhost-user backend needs guest RAM in a memfd (GuestMemory.create)');
-    const fe = await VhostUserFrontend.connect(path);
+  static connect(path: string, memory: GuestMemory, queues: number): Promise<VhostUserBackend> {
+    return VhostUserBackend.over(UnixSocket.connect(path), path, memory, queues);
+  }
+
+  /** The same over a socket already connected (`path` labels it in messages). */
+  static async over(socket: UnixSocket, path: string, memory: GuestMemory, queues: number): Promise<VhostUserBackend> {
+    if (!memory.region || !memory.dirtyLogRegion) {
+      socket.close();
+      throw new BackendError('ERR_BACKEND_BAD_OPTION', 'a vhost-user backend needs guest RAM in a memfd (GuestMemory.create)');
+    }
+    const fe = await VhostUserFrontend.over(socket, path);
     try {
       if (fe.queueNum !== undefined && fe.queueNum < queues) throw new BackendError('ERR_BACKEND_BAD_OPTION', `the vhost-user backend at ${path} serves ${fe.queueNum} queue pairs, the netdev asks for ${queues}`, { queues, backend: fe.queueNum });
       if (fe.queueNum === undefined && queues > 1) throw new BackendError('ERR_BACKEND_BAD_OPTION', `the vhost-user backend at ${path} has no multiqueue (PROTOCOL_F_MQ); the netdev asks for ${queues} queue pairs`, { queues });
