@@ -210,16 +210,22 @@ describe('vhost-user: hostile or broken peers', () => {
     }
   });
 
-  it('a batch is acked once, on its last message, yet a refusal in its middle still fails it', async () => {
+  it('a batch: written goes on where QEMU would, applied waits for the ack of its last message, and a refusal in its middle fails applied', async () => {
     const t = await setup(1);
     try {
       t.backend.close();
       await until('the device session to end', () => !t.server.serving);
       const fe = await VhostUserFrontend.connect(t.path);
       const num = (index: number, n: number) => ({ request: P.VHOST_USER_SET_VRING_NUM, payload: P.vringStatePayload({ index, num: n }) });
-      await fe.batch([num(0, 256), num(1, 256)]);
-      await assert.rejects(fe.batch([num(0, 256), num(7, 256), num(1, 256)]), (e: VhostUserError) => e.code === 'ERR_BACKEND_VHOST_USER_DISCONNECTED');
+      const ok = fe.batch([num(0, 256), num(1, 256)]);
+      await ok.written; // nothing in it QEMU would wait for
+      await ok.applied;
+      const bad = fe.batch([num(0, 256), num(7, 256), num(1, 256)]);
+      await bad.written;
+      await assert.rejects(bad.applied, (e: VhostUserError) => e.code === 'ERR_BACKEND_VHOST_USER_DISCONNECTED');
       assert.ok(t.logs.some((l) => /ring 7, the backend has 2/.test(l)));
+      // The connection is gone: a new batch is refused at once.
+      assert.throws(() => fe.batch([num(0, 256)]), (e: VhostUserError) => e.code === 'ERR_BACKEND_VHOST_USER_DISCONNECTED');
       fe.close();
     } finally {
       t.close();

@@ -316,12 +316,17 @@ export class Vm implements MigratableVm {
   async stopForMigration(): Promise<number> {
     this.#runningBeforeMigration = this.#state === 'running';
     const t0 = process.hrtime.bigint();
+    // A datapath outside the VMM stops too (vhost-user: GET_VRING_BASE per ring), so the
+    // rings' indices the device sends are final (QEMU's vhost_dev_stop inside vm_stop).
+    // Asked first, so the backend stops its rings while the vCPUs park: what the guest
+    // adds to a ring after that stays in its avail ring (in RAM) for the destination,
+    // and the backend writes guest RAM no more once it has answered.
+    const ringsStopped = this.nic?.stopDatapath();
+    ringsStopped?.catch(() => undefined);
     if (this.#runningBeforeMigration) await this.pause();
     // vCPUs first, then the NIC: a parked vCPU is never inside a control-queue exchange.
     this.nic?.quiesce();
-    // A datapath outside the VMM stops too (vhost-user: GET_VRING_BASE per ring), so the
-    // rings' indices the device sends are final (QEMU's vhost_dev_stop inside vm_stop).
-    await this.nic?.stopDatapath();
+    await ringsStopped;
     this.#state = 'finish-migrate';
     return Number(process.hrtime.bigint() - t0) / 1e6;
   }

@@ -62,7 +62,7 @@ export async function rehearseVhostUser(rounds = ROUNDS): Promise<void> {
   const session = new BackendSession((handlers) => new VhostUserConnection(back, handlers), { tap: port, features: backendFeatures(port), log: () => undefined, ended: () => undefined });
   let frontend: VhostUserBackend | undefined;
   try {
-    frontend = await VhostUserBackend.over(front, 'the rehearsal', memory, 1);
+    frontend = await VhostUserBackend.over(front, 'the rehearsal', memory, 1, { traced: false });
     const features = frontend.features;
     const bases = RINGS.map((r) => ({ index: r.index, base: 0 }));
     for (let i = 0; i < rounds; i++) {

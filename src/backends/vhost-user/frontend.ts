@@ -3,13 +3,10 @@
  * in order, replies are matched to them in order (the protocol has no ids:
  * a backend answers in the order it was asked).
  *
- * A start or stop is a batch (`batch`): its messages are written at once
- * and it resolves when the backend has applied them all — acks where QEMU
- * asks them (SET_MEM_TABLE with REPLY_ACK, SET_LOG_BASE) plus one on the
- * batch's last message, so the guest never runs before its rings exist in
- * the backend. QEMU writes each message synchronously and waits on the same
- * acks but the last (it relies on the eventfds to absorb the race); N
- * messages cost vmig one round trip plus the backend's work.
+ * A start, prepare or commit is a batch (`batch`): its messages are written
+ * at once, and the caller awaits either where QEMU would go on (`written`:
+ * the SET_MEM_TABLE ack, the SET_LOG_BASE reply) or the backend's ack of
+ * the whole batch (`applied`). N messages cost one round trip at most.
  *
  * A reply that does not match what was asked, a failure ack, a timeout or a
  * hang-up fail every waiting request with a VhostUserError and close the
@@ -137,23 +134,30 @@ export class VhostUserFrontend {
   }
 
   /**
-   * Send a batch of SETs and resolve once the backend has applied all of
-   * them. Acks are asked where QEMU asks them (SET_MEM_TABLE; SET_LOG_BASE
-   * always answers) and on the batch's last message: a backend processes
-   * in order and ends the connection on a message it refuses (vmig's and
-   * DPDK's do), so the last ack vouches for the rest. Without REPLY_ACK a
-   * GET_FEATURES round trip is the barrier.
+   * Send a batch of SETs. `written` settles where QEMU would go on: on the
+   * replies QEMU waits for (SET_MEM_TABLE's ack with REPLY_ACK, SET_LOG_BASE's
+   * reply), the rest written. `applied` settles once the backend has applied
+   * the whole batch: its last message also asks for an ack, and a backend
+   * processes in order and ends the connection on a message it refuses
+   * (vmig's and DPDK's do), so that ack vouches for the rest. Without
+   * REPLY_ACK a GET_FEATURES round trip is that barrier.
+   * @throws VhostUserError at once when the connection is already broken
    */
-  async batch(messages: readonly { request: number; payload?: Uint8Array; fds?: readonly number[] }[]): Promise<void> {
-    const waits: Promise<void>[] = [];
+  batch(messages: readonly { request: number; payload?: Uint8Array; fds?: readonly number[] }[]): { written: Promise<void>; applied: Promise<void> } {
+    if (this.#error) throw this.#error;
+    const qemuWaits: Promise<void>[] = [];
+    const all: Promise<void>[] = [];
     messages.forEach((m, i) => {
-      const wait = i === messages.length - 1 || m.request === P.VHOST_USER_SET_MEM_TABLE || m.request === P.VHOST_USER_SET_LOG_BASE;
-      const sent = this.set(m.request, m.payload, m.fds ?? [], { wait });
-      if (wait) waits.push(sent);
-      else sent.catch(() => undefined); // a send failure also fails the awaited ones
+      const waitsHere = m.request === P.VHOST_USER_SET_MEM_TABLE || m.request === P.VHOST_USER_SET_LOG_BASE;
+      const sent = this.set(m.request, m.payload, m.fds ?? [], { wait: waitsHere || i === messages.length - 1 });
+      all.push(sent);
+      if (waitsHere) qemuWaits.push(sent);
     });
-    if (!this.hasProtocolFeature(P.VHOST_USER_PROTOCOL_F_REPLY_ACK)) waits.push(this.getU64(P.VHOST_USER_GET_FEATURES).then(() => undefined));
-    await Promise.all(waits);
+    if (!this.hasProtocolFeature(P.VHOST_USER_PROTOCOL_F_REPLY_ACK)) all.push(this.getU64(P.VHOST_USER_GET_FEATURES).then(() => undefined));
+    const applied = Promise.all(all).then(() => undefined);
+    // Whoever awaits only `written` must not leave `applied` unhandled.
+    applied.catch(() => undefined);
+    return { written: Promise.all(qemuWaits).then(() => undefined), applied };
   }
 
   close(): void {

@@ -62,6 +62,8 @@ export class VhostUserBackend implements NetBackend, ExternalDatapath {
   #prepared: { features: bigint; rings: readonly ExternalRing[] } | undefined;
   #running = false;
   #closed = false;
+  /** Record trace events (not for a rehearsal's instance: its steps are not the VM's). */
+  readonly #traced: boolean;
 
   /**
    * Connect to the backend at `path` (QEMU: -chardev socket,path=…,
@@ -73,7 +75,7 @@ export class VhostUserBackend implements NetBackend, ExternalDatapath {
   }
 
   /** The same over a socket already connected (`path` labels it in messages). */
-  static async over(socket: UnixSocket, path: string, memory: GuestMemory, queues: number): Promise<VhostUserBackend> {
+  static async over(socket: UnixSocket, path: string, memory: GuestMemory, queues: number, options: { traced?: boolean } = {}): Promise<VhostUserBackend> {
     if (!memory.region || !memory.dirtyLogRegion) {
       socket.close();
       throw new BackendError('ERR_BACKEND_BAD_OPTION', 'a vhost-user backend needs guest RAM in a memfd (GuestMemory.create)');
@@ -82,15 +84,16 @@ export class VhostUserBackend implements NetBackend, ExternalDatapath {
     try {
       if (fe.queueNum !== undefined && fe.queueNum < queues) throw new BackendError('ERR_BACKEND_BAD_OPTION', `the vhost-user backend at ${path} serves ${fe.queueNum} queue pairs, the netdev asks for ${queues}`, { queues, backend: fe.queueNum });
       if (fe.queueNum === undefined && queues > 1) throw new BackendError('ERR_BACKEND_BAD_OPTION', `the vhost-user backend at ${path} has no multiqueue (PROTOCOL_F_MQ); the netdev asks for ${queues} queue pairs`, { queues });
-      return new VhostUserBackend(fe, memory, queues);
+      return new VhostUserBackend(fe, memory, queues, options.traced ?? true);
     } catch (err) {
       fe.close();
       throw err;
     }
   }
 
-  private constructor(fe: VhostUserFrontend, memory: GuestMemory, queues: number) {
+  private constructor(fe: VhostUserFrontend, memory: GuestMemory, queues: number, traced: boolean) {
     this.#fe = fe;
+    this.#traced = traced;
     this.#memory = memory;
     this.queuePairs = queues;
     this.features = fe.features;
@@ -118,35 +121,56 @@ export class VhostUserBackend implements NetBackend, ExternalDatapath {
 
   // ------------------------------------------------------------ ExternalDatapath
 
+  /**
+   * The setup phase's part: awaited until the backend applied all of it, so
+   * none of its work is left for the downtime.
+   */
   async prepare(features: bigint, rings: readonly ExternalRing[]): Promise<void> {
     const batch = this.#prepareMessages(features, rings);
     const t0 = monotonicMs();
-    await this.#fe.batch(batch);
+    await this.#fe.batch(batch).applied;
     this.#prepared = { features, rings: rings.map((r) => ({ ...r })) };
-    trace('vhost_user_prepared', monotonicMs() - t0);
+    this.#trace('vhost_user_prepared', monotonicMs() - t0);
   }
 
+  /**
+   * The ring bases and enables, written and not waited for, as QEMU writes
+   * SET_VRING_BASE and SET_VRING_ENABLE: a guest that runs before the backend
+   * has read them finds its kicks waiting in the eventfds. The batch's ack is
+   * checked after; a refusal reaches the device as a backend error.
+   */
   async commit(bases: readonly { index: number; base: number }[]): Promise<void> {
     this.#checkOpen();
     const prepared = this.#prepared;
     if (!prepared) throw new BackendError('ERR_BACKEND_BAD_OPTION', 'vhost-user: commit() without prepare()');
     const t0 = monotonicMs();
-    await this.#fe.batch(this.#commitMessages(prepared.rings, bases));
-    this.#running = true;
-    this.#sendEnables();
-    trace('vhost_user_committed', monotonicMs() - t0);
+    this.#started(this.#fe.batch(this.#commitMessages(prepared.rings, bases)), t0);
   }
 
-  /** prepare and commit as one batch: one round trip (a classic start, QEMU's vhost_dev_start). */
+  /**
+   * prepare and commit as one batch (a classic start, QEMU's
+   * vhost_dev_start): awaited where QEMU waits (the memory table's ack, the
+   * dirty log's reply), the rest written.
+   */
   async start(features: bigint, rings: readonly ExternalRing[], bases: readonly { index: number; base: number }[]): Promise<void> {
     const batch = this.#prepareMessages(features, rings);
     const t0 = monotonicMs();
-    await this.#fe.batch([...batch, ...this.#commitMessages(rings, bases)]);
+    const sent = this.#fe.batch([...batch, ...this.#commitMessages(rings, bases)]);
+    await sent.written;
     this.#prepared = { features, rings: rings.map((r) => ({ ...r })) };
+    this.#trace('vhost_user_prepared', monotonicMs() - t0);
+    this.#started(sent, t0);
+  }
+
+  /** The rings run from the backend's point of view once it reads what was written; enables that changed meanwhile follow. */
+  #started(sent: { applied: Promise<void> }, t0: number): void {
     this.#running = true;
     this.#sendEnables();
-    trace('vhost_user_prepared', monotonicMs() - t0);
-    trace('vhost_user_committed', monotonicMs() - t0);
+    this.#trace('vhost_user_committed', monotonicMs() - t0);
+    sent.applied.then(
+      () => this.#trace('vhost_user_applied', monotonicMs() - t0),
+      (err: unknown) => this.#client?.backendError(undefined, err),
+    );
   }
 
   /** Everything but the ring bases: features, memory table, dirty log, ring sizes, addresses, kick and call fds. */
@@ -199,7 +223,7 @@ export class VhostUserBackend implements NetBackend, ExternalDatapath {
     const t0 = monotonicMs();
     const got = await Promise.all(prepared.rings.map((r) => this.#fe.getVringBase(r.index)));
     prepared.rings.forEach((r, i) => bases.set(r.index, got[i]!));
-    trace('vhost_user_stopped', monotonicMs() - t0);
+    this.#trace('vhost_user_stopped', monotonicMs() - t0);
     return bases;
   }
 
@@ -277,6 +301,10 @@ export class VhostUserBackend implements NetBackend, ExternalDatapath {
       this.#sentEnabled[r.index] = on;
       this.#fe.set(P.VHOST_USER_SET_VRING_ENABLE, P.vringStatePayload({ index: r.index, num: on ? 1 : 0 })).catch((err: unknown) => this.#client?.backendError(r.index >> 1, err));
     }
+  }
+
+  #trace(name: 'vhost_user_prepared' | 'vhost_user_committed' | 'vhost_user_applied' | 'vhost_user_stopped', ms: number): void {
+    if (this.#traced) trace(name, ms);
   }
 
   #checkOpen(): void {
