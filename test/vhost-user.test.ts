@@ -11,7 +11,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 
-import { VhostUserBackend, VhostUserFrontend, VhostUserProtocol as P } from '../src/backends/index.js';
+import { VhostUserBackend, VhostUserConnection, VhostUserFrontend, VhostUserProtocol as P } from '../src/backends/index.js';
 import type { VhostUserError } from '../src/backends/index.js';
 import { LoopbackBackend } from '../src/backends/testing/loopback-backend.js';
 import { UnixListener, makeTempDir, removeTree } from '../src/host/index.js';
@@ -109,6 +109,20 @@ describe('vhost-user: vmig vhost-user-net as the datapath', () => {
     }
   });
 
+  it('a guest reset while the start is on its way stops what that start set up', async () => {
+    const t = await setup(1);
+    try {
+      t.h.start();
+      assert.equal(t.backend.running, false, 'the start is on its way');
+      t.h.setCommon(0x14, 1, 0); // reset
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(t.backend.running, false);
+      assert.equal(t.backend.prepared, undefined, 'nothing left prepared in the backend');
+    } finally {
+      t.close();
+    }
+  });
+
   it('stopDatapath hands each ring’s next avail index back to the device; nothing moves until startDatapath', async () => {
     const t = await setup();
     try {
@@ -153,11 +167,17 @@ describe('vhost-user: vmig vhost-user-net as the datapath', () => {
       }));
       t.h.postRx(0, 2, 2048, { kick: 'always' });
       t.port.inject(0, withHeader(frame(7)));
+      t.port.inject(0, withHeader(frame(8)));
       for (let i = 0; i < 20; i++) await tick();
       assert.equal(t.h.received(0).length, 0, 'a prepared, uncommitted ring takes no frame');
       assert.equal(t.h.raised.length, 0);
-      await t.backend.commit([{ index: 0, base: 0 }, { index: 1, base: 0 }]);
-      await until('the frame after commit', () => t.h.received(0).length > 0);
+      // Base 1 on the RX ring: its first buffer counts as consumed, one buffer is left for two frames.
+      await t.backend.commit([{ index: 0, base: 1 }, { index: 1, base: 0 }]);
+      let got = 0;
+      await until('a frame after commit', () => (got += t.h.received(0).length) > 0);
+      for (let i = 0; i < 20; i++) await tick();
+      got += t.h.received(0).length;
+      assert.equal(got, 1, 'one frame delivered, into the one buffer past the base (a backend ignoring the base would fill both)');
     } finally {
       t.close();
     }
@@ -176,7 +196,7 @@ describe('vhost-user: the rehearsal', () => {
 });
 
 describe('vhost-user: hostile or broken peers', () => {
-  it('a bad message is refused with a failure ack and ends only that session; the next frontend is served', async () => {
+  it('a bad message is refused (a failure ack, or the hang-up that follows it) and ends only that session, leaving no fd behind; the next frontend is served', async () => {
     const t = await setup(1);
     try {
       // The device's frontend holds the session: a second one is turned away.
@@ -184,7 +204,16 @@ describe('vhost-user: hostile or broken peers', () => {
       t.backend.close();
       await until('the first session to end', () => !t.server.serving);
 
+      const fds = (): number => readdirSync('/proc/self/fd').length;
+      const fdsBefore = fds();
       const cases: [string, (f: VhostUserFrontend) => Promise<void>, RegExp][] = [
+        ['ring addresses outside the memory table', async (f) => {
+          const ram = t.memory.region!;
+          await f.set(P.VHOST_USER_SET_MEM_TABLE, P.memTablePayload([{ guestPhysAddr: 0n, memorySize: BigInt(ram.byteLength), userspaceAddr: 0x1000_0000n, mmapOffset: 0n }]), [ram.fd]);
+          await f.set(P.VHOST_USER_SET_VRING_NUM, P.vringStatePayload({ index: 0, num: 256 }));
+          await f.set(P.VHOST_USER_SET_VRING_ADDR, P.vringAddrPayload({ index: 0, flags: 0, desc: 0x10n, used: 0x20n, avail: 0x30n, log: 0n }));
+          await f.set(P.VHOST_USER_SET_VRING_KICK, P.u64Payload(0n), [ram.fd]);
+        }, /outside the memory table/],
         ['ring out of range', (f) => f.set(P.VHOST_USER_SET_VRING_NUM, P.vringStatePayload({ index: 9, num: 256 })), /ring 9, the backend has 2/],
         ['size not a power of two', (f) => f.set(P.VHOST_USER_SET_VRING_NUM, P.vringStatePayload({ index: 0, num: 300 })), /power of two/],
         ['kick before the memory table', (f) => f.set(P.VHOST_USER_SET_VRING_KICK, P.u64Payload(0n), [t.memory.region!.fd]), /before the memory table/],
@@ -201,6 +230,8 @@ describe('vhost-user: hostile or broken peers', () => {
         assert.ok(t.logs.some((l) => why.test(l)), `${what}: logged why (${t.logs.slice(-2).join(' | ')})`);
         fe2.close();
       }
+      for (let i = 0; i < 10; i++) await tick();
+      assert.equal(fds(), fdsBefore, 'every fd the hostile frontends sent was closed');
       // Still serving: a frontend that behaves gets a working session.
       const ok = await VhostUserFrontend.connect(t.path);
       assert.equal(ok.queueNum, 1);
@@ -229,6 +260,32 @@ describe('vhost-user: hostile or broken peers', () => {
       fe.close();
     } finally {
       t.close();
+    }
+  });
+
+  it('a backend that cannot log dirty pages blocks migration (QEMU: "vhost lacks VHOST_F_LOG_ALL")', async () => {
+    // A minimal backend in the test: it offers VERSION_1 only, no LOG_ALL, no protocol features.
+    const path = join(dir, `nolog${n++}.sock`);
+    const listener = UnixListener.listen(path);
+    const memory = GuestMemory.create(1 << 20, 'vu-nolog');
+    const poll = setInterval(() => {
+      const sock = listener.accept();
+      if (!sock) return;
+      const conn = new VhostUserConnection(sock, {
+        message: (m) => {
+          if (m.request === P.VHOST_USER_GET_FEATURES) conn.send(m.request, P.u64Payload(1n << 32n), [], P.VHOST_USER_VERSION | P.VHOST_USER_REPLY_MASK);
+        },
+        closed: () => undefined,
+      });
+    }, 5);
+    try {
+      const backend = await VhostUserBackend.connect(path, memory, 1);
+      assert.match(backend.migrationBlocker ?? '', /Migration disabled: the vhost-user backend at .* lacks VHOST_F_LOG_ALL/);
+      backend.close();
+    } finally {
+      clearInterval(poll);
+      listener.close();
+      memory.close();
     }
   });
 

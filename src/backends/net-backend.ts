@@ -92,16 +92,22 @@ export interface ExternalRing {
 export interface ExternalDatapath {
   /** The virtio features the datapath implements (device features it lacks are not offered). */
   readonly features: bigint;
-  /** What the last prepare() set up, while it stands (until stop() or a failure). */
+  /** What the last prepare() set up, while it stands (until stop() or a failure); a step on its way is not counted yet. */
   readonly prepared: { features: bigint; rings: readonly ExternalRing[] } | undefined;
+  /** Why the VM cannot migrate with this datapath (it cannot log the pages it writes), or undefined. */
+  readonly migrationBlocker: string | undefined;
   /** The rings run (commit() done, no stop() since). */
   readonly running: boolean;
   prepare(features: bigint, rings: readonly ExternalRing[]): Promise<void>;
   commit(bases: readonly { index: number; base: number }[]): Promise<void>;
   /** prepare and commit at once (one round trip): a start that need not be split. */
   start(features: bigint, rings: readonly ExternalRing[], bases: readonly { index: number; base: number }[]): Promise<void>;
-  /** Stop every prepared ring; their next avail indices (ring index → base). */
-  stop(): Promise<Map<number, number>>;
+  /**
+   * Stop every prepared ring, once any start, prepare or commit still on its
+   * way has gone (they run in order); their next avail indices (ring index
+   * → base), and whether they were running (committed) or only prepared.
+   */
+  stop(): Promise<{ running: boolean; bases: Map<number, number> }>;
   /** The guest's doorbell for ring `index` (an eventfd write: it waits in the counter if nobody polls yet). */
   kick(index: number): void;
   /** The datapath signals ring `index` (its call eventfd): the device raises the queue's interrupt. */

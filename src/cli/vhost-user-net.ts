@@ -48,7 +48,7 @@ export async function runVhostUserNet(argv: string[], io: Output): Promise<numbe
   // when it wakes, without a larger share of the CPU.
   requestThreadSlice(DATAPATH_SLICE_US);
   const server = VhostUserNetServer.open({ socketPath, ifname, queues, log: (line) => io.err(line) });
-  // Warm the session's code before a frontend comes (rehearsal.ts); a frontend that connects meanwhile waits in the backlog.
+  // Warm the session's code before saying it listens (rehearsal.ts); a frontend that connects meanwhile is served alongside.
   await rehearseVhostUser().catch((err: unknown) => io.err(`vhost-user-net: the rehearsal failed (harmless, the code is only colder): ${err instanceof Error ? err.message : String(err)}`));
   io.out(`listening ${socketPath}`);
   await new Promise<void>((resolve) => {

@@ -90,6 +90,8 @@ export class MigrationController {
         if (state === 'inmigrate') throw new QmpError('GenericError', 'Guest is waiting for an incoming migration');
         if (this.active) throw new QmpError('GenericError', "There's a migration process in progress");
         if (state !== 'running' && state !== 'paused') throw new QmpError('GenericError', `Cannot migrate a VM that is ${state}`);
+        const blocker = this.#vm.nic?.backend.external?.migrationBlocker;
+        if (blocker) throw new QmpError('GenericError', blocker);
         let uri: MigrationUri;
         try {
           uri = parseMigrationUri(a.uri);

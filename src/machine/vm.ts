@@ -326,7 +326,14 @@ export class Vm implements MigratableVm {
     if (this.#runningBeforeMigration) await this.pause();
     // vCPUs first, then the NIC: a parked vCPU is never inside a control-queue exchange.
     this.nic?.quiesce();
-    await ringsStopped;
+    try {
+      await ringsStopped;
+    } catch (err) {
+      // The migration fails before anything was saved: the guest runs on (its backend, if gone, stays gone).
+      this.#state = 'paused';
+      if (this.#runningBeforeMigration) this.resume();
+      throw err;
+    }
     this.#state = 'finish-migrate';
     return Number(process.hrtime.bigint() - t0) / 1e6;
   }
@@ -404,7 +411,7 @@ export class Vm implements MigratableVm {
         if (this.#state === 'inmigrate') throw new QmpError('GenericError', 'Guest can not be started: an incoming migration is in progress');
         if (this.#state === 'finish-migrate') throw new QmpError('GenericError', 'Guest can not be started during the switchover of a migration');
         if (this.#state === 'postmigrate') this.#state = 'paused';
-        if (!this.nic?.externalDatapath) {
+        if (this.#state !== 'paused' || !this.nic?.externalDatapath) {
           this.resume();
           return {};
         }

@@ -92,6 +92,8 @@ export class IncomingMigration {
   #switchedOver = false;
   /** EOF is loaded and an external datapath (vhost-user) is being started: nothing else is taken. */
   #startingDatapath = false;
+  /** close() ran (the VM shuts down): a datapath start that lands after it does not run the guest. */
+  #closed = false;
   /** Early migration: the state from the setup phase, the delta from the stop, what it cost where. */
   #earlyState: VirtioSavedState | undefined;
   #delta: NetDelta | undefined;
@@ -231,7 +233,9 @@ export class IncomingMigration {
 
   #onClose(err?: Error): void {
     if (this.#lingering) return this.#lingering();
-    if (this.#switchedOver || this.#status === 'failed') return;
+    // Past EOF everything is loaded: the source may hang up (a file ends, a
+    // source without a return path is done) while the datapath starts.
+    if (this.#switchedOver || this.#startingDatapath || this.#status === 'failed') return;
     this.#fail(err ?? new VmigError('ERR_MIGRATE_STREAM_ENDED', `the migration stream ended at byte ${this.#decoder.offset}, before EOF: nothing was applied and the guest was not started`));
   }
 
@@ -384,6 +388,10 @@ export class IncomingMigration {
         () => {
           this.#startingDatapath = false;
           if (this.#status === 'failed') return;
+          if (this.#closed) {
+            this.#fail(new VmigError('ERR_MIGRATE_DESTINATION_FAILED', 'the VM shut down while its vhost-user datapath was starting: the guest did not run here'));
+            return;
+          }
           try {
             this.#run(t0, t1);
           } catch (err) {
@@ -519,6 +527,7 @@ export class IncomingMigration {
 
   /** Give up (the VM is shutting down). */
   close(): void {
+    this.#closed = true;
     // The guest ran here: the migration completed, whatever comes next.
     if (this.#afterRunning) this.#complete(this.#afterRunning.at, { announce: false });
     this.#closeWindow?.();

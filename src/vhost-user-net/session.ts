@@ -270,8 +270,9 @@ export class BackendSession {
       closeFds([fd]);
       throw new VhostUserError('ERR_BACKEND_VHOST_USER_PROTOCOL', `SET_VRING_KICK ring ${ring.index} before the memory table, its size and its addresses`);
     }
-    const gpa = { desc: this.#toGpa(addr.desc), avail: this.#toGpa(addr.avail), used: this.#toGpa(addr.used) };
+    let gpa: { desc: number; avail: number; used: number };
     try {
+      gpa = { desc: this.#toGpa(addr.desc), avail: this.#toGpa(addr.avail), used: this.#toGpa(addr.used) };
       ring.setKick(fd, () => this.#kicked(ring));
     } catch (err) {
       closeFds([fd]);

@@ -21,6 +21,8 @@ export interface ConnectionHandlers {
 
 /** Fds one message may carry (SET_MEM_TABLE: one per region). */
 const MAX_FDS_PER_RECV = 8;
+/** Messages waiting to be written before the peer is judged not to read (far above any batch vmig sends: 8 + 6 per ring). */
+const MAX_QUEUED_MESSAGES = 4096;
 
 export class VhostUserConnection {
   readonly #socket: UnixSocket;
@@ -43,6 +45,11 @@ export class VhostUserConnection {
   /** Queue one message (fds are duplicated into the peer; the caller keeps its own). */
   send(request: number, payload?: Uint8Array, fds: readonly number[] = [], flags = VHOST_USER_VERSION): void {
     if (this.#closed) throw new VhostUserError('ERR_BACKEND_VHOST_USER_DISCONNECTED', `vhost-user: cannot send ${requestName(request)}: the connection is closed`, { request });
+    if (this.#outgoing.length >= MAX_QUEUED_MESSAGES) {
+      // A peer that asks and never reads its replies: end it rather than grow without bound.
+      this.#fail(new VhostUserError('ERR_BACKEND_VHOST_USER_PROTOCOL', `vhost-user: the peer does not read its replies (${MAX_QUEUED_MESSAGES} messages queued)`));
+      return;
+    }
     this.#outgoing.push({ bytes: encodeMessage(request, payload, flags), fds });
     if (this.#outgoing.length === 1) this.#flush();
   }
@@ -100,12 +107,16 @@ export class VhostUserConnection {
         this.#fail(this.#framer.buffered > 0 ? new VhostUserError('ERR_BACKEND_VHOST_USER_DISCONNECTED', `vhost-user: the peer hung up inside a message (${this.#framer.buffered} bytes of it)`) : undefined);
         return;
       }
+      if (got.fdsTruncated) {
+        closeFds(got.fds);
+        this.#fail(new VhostUserError('ERR_BACKEND_VHOST_USER_BAD_MESSAGE', `vhost-user: the peer sent more than ${MAX_FDS_PER_RECV} fds with one message`));
+        return;
+      }
       let messages: VhostUserMessage[];
       try {
-        if (got.fdsTruncated) throw new VhostUserError('ERR_BACKEND_VHOST_USER_BAD_MESSAGE', `vhost-user: the peer sent more than ${MAX_FDS_PER_RECV} fds with one message`);
         messages = this.#framer.push(got.bytes, got.fds);
       } catch (err) {
-        closeFds(got.fds);
+        // The framer holds the fds now: close() closes them with its strays.
         this.#fail(err as VhostUserError);
         return;
       }

@@ -13,7 +13,7 @@
  * connection; nothing is retried behind the caller's back.
  */
 
-import { UnixSocket } from '../../host/index.vmm.js';
+import { UnixSocket, closeFds } from '../../host/index.vmm.js';
 import { VhostUserConnection } from './connection.js';
 import * as P from './protocol.js';
 import { VhostUserError, requestName } from './protocol.js';
@@ -200,6 +200,8 @@ export class VhostUserFrontend {
 
   #reply(msg: VhostUserMessage): void {
     const head = this.#waiting[0];
+    // No reply carries fds: any that came are closed, and the reply is refused below.
+    closeFds(msg.fds);
     if (msg.fds.length > 0 || head === undefined || msg.request !== head.request || (msg.flags & P.VHOST_USER_REPLY_MASK) === 0) {
       this.#fatal(this.#protocolError(`unexpected ${requestName(msg.request)} (flags 0x${msg.flags.toString(16)}) while ${head ? `waiting for ${requestName(head.request)}` : 'nothing was asked'}`));
       return;

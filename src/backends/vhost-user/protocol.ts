@@ -284,11 +284,15 @@ export class MessageFramer {
 
   /**
    * Add received bytes; returns every message now complete, in order.
-   * @throws VhostUserError ERR_BACKEND_VHOST_USER_BAD_MESSAGE for a bad version or an oversized payload
+   * @throws VhostUserError ERR_BACKEND_VHOST_USER_BAD_MESSAGE for a bad version, an oversized payload or
+   *   more fds than a message carries (they stay held: takeStrayFds() hands them over for closing)
    *   (the stream cannot be resynchronised after that: close the connection)
    */
   push(bytes: Uint8Array, fds: readonly number[] = []): VhostUserMessage[] {
     this.#fds.push(...fds);
+    if (this.#fds.length > VHOST_MEMORY_BASELINE_NREGIONS) {
+      throw new VhostUserError('ERR_BACKEND_VHOST_USER_BAD_MESSAGE', `vhost-user: ${this.#fds.length} fds for one message, at most ${VHOST_MEMORY_BASELINE_NREGIONS}`, { fds: this.#fds.length });
+    }
     const data = this.#pending.length === 0 ? bytes : concat(this.#pending, bytes);
     const out: VhostUserMessage[] = [];
     let at = 0;

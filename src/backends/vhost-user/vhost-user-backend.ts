@@ -62,6 +62,8 @@ export class VhostUserBackend implements NetBackend, ExternalDatapath {
   #prepared: { features: bigint; rings: readonly ExternalRing[] } | undefined;
   #running = false;
   #closed = false;
+  /** The tail of the start/prepare/commit/stop sequence (#inOrder). */
+  #steps: Promise<unknown> = Promise.resolve();
   /** Record trace events (not for a rehearsal's instance: its steps are not the VM's). */
   readonly #traced: boolean;
 
@@ -115,6 +117,13 @@ export class VhostUserBackend implements NetBackend, ExternalDatapath {
     return this.#prepared;
   }
 
+  get migrationBlocker(): string | undefined {
+    // Pre-copy must see every page the backend writes (QEMU: "vhost lacks VHOST_F_LOG_ALL feature").
+    if ((this.features & (1n << BigInt(P.VHOST_F_LOG_ALL))) === 0n) return `Migration disabled: the vhost-user backend at ${this.#fe.path} lacks VHOST_F_LOG_ALL`;
+    if (!this.#fe.hasProtocolFeature(P.VHOST_USER_PROTOCOL_F_LOG_SHMFD)) return `Migration disabled: the vhost-user backend at ${this.#fe.path} lacks VHOST_USER_PROTOCOL_F_LOG_SHMFD (no shared dirty log)`;
+    return undefined;
+  }
+
   get running(): boolean {
     return this.#running;
   }
@@ -125,12 +134,14 @@ export class VhostUserBackend implements NetBackend, ExternalDatapath {
    * The setup phase's part: awaited until the backend applied all of it, so
    * none of its work is left for the downtime.
    */
-  async prepare(features: bigint, rings: readonly ExternalRing[]): Promise<void> {
-    const batch = this.#prepareMessages(features, rings);
-    const t0 = monotonicMs();
-    await this.#fe.batch(batch).applied;
-    this.#prepared = { features, rings: rings.map((r) => ({ ...r })) };
-    this.#trace('vhost_user_prepared', monotonicMs() - t0);
+  prepare(features: bigint, rings: readonly ExternalRing[]): Promise<void> {
+    return this.#inOrder(async () => {
+      const batch = this.#prepareMessages(features, rings);
+      const t0 = monotonicMs();
+      await this.#fe.batch(batch).applied;
+      this.#prepared = { features, rings: rings.map((r) => ({ ...r })) };
+      this.#trace('vhost_user_prepared', monotonicMs() - t0);
+    });
   }
 
   /**
@@ -139,12 +150,14 @@ export class VhostUserBackend implements NetBackend, ExternalDatapath {
    * has read them finds its kicks waiting in the eventfds. The batch's ack is
    * checked after; a refusal reaches the device as a backend error.
    */
-  async commit(bases: readonly { index: number; base: number }[]): Promise<void> {
-    this.#checkOpen();
-    const prepared = this.#prepared;
-    if (!prepared) throw new BackendError('ERR_BACKEND_BAD_OPTION', 'vhost-user: commit() without prepare()');
-    const t0 = monotonicMs();
-    this.#started(this.#fe.batch(this.#commitMessages(prepared.rings, bases)), t0);
+  commit(bases: readonly { index: number; base: number }[]): Promise<void> {
+    return this.#inOrder(async () => {
+      this.#checkOpen();
+      const prepared = this.#prepared;
+      if (!prepared) throw new BackendError('ERR_BACKEND_BAD_OPTION', 'vhost-user: commit() without prepare()');
+      const t0 = monotonicMs();
+      this.#started(this.#fe.batch(this.#commitMessages(prepared.rings, bases)), t0);
+    });
   }
 
   /**
@@ -152,14 +165,16 @@ export class VhostUserBackend implements NetBackend, ExternalDatapath {
    * vhost_dev_start): awaited where QEMU waits (the memory table's ack, the
    * dirty log's reply), the rest written.
    */
-  async start(features: bigint, rings: readonly ExternalRing[], bases: readonly { index: number; base: number }[]): Promise<void> {
-    const batch = this.#prepareMessages(features, rings);
-    const t0 = monotonicMs();
-    const sent = this.#fe.batch([...batch, ...this.#commitMessages(rings, bases)]);
-    await sent.written;
-    this.#prepared = { features, rings: rings.map((r) => ({ ...r })) };
-    this.#trace('vhost_user_prepared', monotonicMs() - t0);
-    this.#started(sent, t0);
+  start(features: bigint, rings: readonly ExternalRing[], bases: readonly { index: number; base: number }[]): Promise<void> {
+    return this.#inOrder(async () => {
+      const batch = this.#prepareMessages(features, rings);
+      const t0 = monotonicMs();
+      const sent = this.#fe.batch([...batch, ...this.#commitMessages(rings, bases)]);
+      await sent.written;
+      this.#prepared = { features, rings: rings.map((r) => ({ ...r })) };
+      this.#trace('vhost_user_prepared', monotonicMs() - t0);
+      this.#started(sent, t0);
+    });
   }
 
   /** The rings run from the backend's point of view once it reads what was written; enables that changed meanwhile follow. */
@@ -213,18 +228,32 @@ export class VhostUserBackend implements NetBackend, ExternalDatapath {
     ];
   }
 
-  async stop(): Promise<Map<number, number>> {
-    this.#checkOpen();
-    const prepared = this.#prepared;
-    const bases = new Map<number, number>();
-    this.#running = false;
-    this.#prepared = undefined;
-    if (!prepared) return bases;
-    const t0 = monotonicMs();
-    const got = await Promise.all(prepared.rings.map((r) => this.#fe.getVringBase(r.index)));
-    prepared.rings.forEach((r, i) => bases.set(r.index, got[i]!));
-    this.#trace('vhost_user_stopped', monotonicMs() - t0);
-    return bases;
+  stop(): Promise<{ running: boolean; bases: Map<number, number> }> {
+    return this.#inOrder(async () => {
+      this.#checkOpen();
+      const prepared = this.#prepared;
+      const running = this.#running;
+      const bases = new Map<number, number>();
+      this.#running = false;
+      this.#prepared = undefined;
+      if (!prepared) return { running, bases };
+      const t0 = monotonicMs();
+      const got = await Promise.all(prepared.rings.map((r) => this.#fe.getVringBase(r.index)));
+      prepared.rings.forEach((r, i) => bases.set(r.index, got[i]!));
+      this.#trace('vhost_user_stopped', monotonicMs() - t0);
+      return { running, bases };
+    });
+  }
+
+  /**
+   * Starts, prepares, commits and stops run one after the other: a stop asked
+   * while a start is on its way (a guest reset right after DRIVER_OK) then
+   * stops what that start set up, instead of finding nothing to stop.
+   */
+  #inOrder<T>(step: () => Promise<T>): Promise<T> {
+    const run = this.#steps.then(step, step);
+    this.#steps = run.catch(() => undefined);
+    return run;
   }
 
   kick(index: number): void {

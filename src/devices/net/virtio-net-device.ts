@@ -304,7 +304,7 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
       this.#announce.stop();
       this.#pairs.reset();
       this.#pairs.updateReading();
-      if (this.#external?.prepared) this.#external.stop().catch((err: unknown) => this.backendError(undefined, err));
+      this.#external?.stop().catch((err: unknown) => this.backendError(undefined, err));
     }, undefined);
   }
 
@@ -619,7 +619,10 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
   async startDatapath(): Promise<void> {
     const ext = this.#external;
     if (!ext || !this.#driverOk()) return;
-    if (ext.prepared) await ext.stop();
+    // Running: the backend's indices are ahead of the device's; take them back first.
+    await this.stopDatapath();
+    // The guest may have reset the device meanwhile: then there is nothing to start.
+    if (!this.#driverOk()) return;
     await ext.start(this.#features, this.#externalRings(), this.#ringBases());
   }
 
@@ -627,7 +630,7 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
   async prepareDatapath(): Promise<void> {
     const ext = this.#external;
     if (!ext) return;
-    if (ext.prepared) await ext.stop();
+    await this.stopDatapath();
     await ext.prepare(this.#features, this.#externalRings());
   }
 
@@ -651,8 +654,12 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
    */
   async stopDatapath(): Promise<void> {
     const ext = this.#external;
-    if (!ext?.prepared) return;
-    const bases = await ext.stop();
+    if (!ext) return;
+    // Only rings that ran have indices to take back: a prepared, uncommitted
+    // ring's "base" is not the guest's (an early destination's device already
+    // holds the source's).
+    const { running, bases } = await ext.stop();
+    if (!running) return;
     this.#guard(() => {
       for (const [index, base] of bases) {
         const q = this.#queues[index];
