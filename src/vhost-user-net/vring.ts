@@ -28,7 +28,6 @@ export class Vring {
   #kick: EventFd | undefined;
   #kickPoller: FdPoller | undefined;
   #call: EventFd | undefined;
-  #memory: GuestMemory | undefined;
   #baseSet = false;
 
   constructor(index: number) {
@@ -75,10 +74,8 @@ export class Vring {
     // Without a SET_VRING_BASE since the last stop, the ring starts where the
     // driver's used index is (DPDK does the same); a frontend that prepares
     // rings early sends the base later, before enabling them (setBase).
-    const used = memory.readU16(gpa.used + 2);
-    queue.setState({ ...queue.getState(), lastAvailIdx: this.#baseSet ? this.base : used, usedIdx: used });
+    queue.takeOver(this.#baseSet ? this.base : undefined);
     this.queue = queue;
-    this.#memory = memory;
     this.broken = false;
   }
 
@@ -90,16 +87,12 @@ export class Vring {
   setBase(base: number): void {
     this.base = base;
     this.#baseSet = true;
-    const q = this.queue;
-    if (!q) return;
-    const st = q.getState();
-    q.setState({ ...st, lastAvailIdx: base, usedIdx: this.#memory!.readU16(Number(st.usedAddr) + 2) });
+    this.queue?.takeOver(base);
   }
 
   /** Rebuild the queue over other memory (the dirty log arrived), same indices. */
   remap(memory: GuestMemory): void {
     if (this.queue) this.queue = SplitQueue.fromState(memory, this.queue.getState());
-    this.#memory = memory;
   }
 
   /** GET_VRING_BASE: stop and return the next avail index to process. */

@@ -176,6 +176,24 @@ describe('SplitQueue state (migration)', () => {
     assert.equal(queue.getState().lastAvailIdx, 8);
   });
 
+  it('takeOver() reads the used index another party published and takes the next avail index given (default: the used index)', () => {
+    const { mem, driver, queue } = setup();
+    const other = new SplitQueue(mem, driver.config);
+    for (let i = 0; i < 3; i++) {
+      const head = driver.add([buffer(driver, 4)]);
+      other.popAvailable();
+      other.addUsed(head, 0);
+    }
+    other.publishUsed();
+    driver.add([buffer(driver, 4)]);
+    queue.takeOver(4);
+    assert.deepEqual([queue.lastAvailIdx, queue.usedIdx], [4, 3]);
+    queue.takeOver();
+    assert.deepEqual([queue.lastAvailIdx, queue.usedIdx], [3, 3]);
+    throwsVirtq(() => queue.takeOver(3 + 17), 'ERR_VIRTIO_BAD_QUEUE_STATE');
+    assert.deepEqual([queue.lastAvailIdx, queue.usedIdx], [3, 3], 'unchanged after a refused take-over');
+  });
+
   it('getState() refuses to describe a queue with unpublished used elements', () => {
     const { driver, queue } = setup();
     const head = driver.add([buffer(driver, 4)]);

@@ -219,6 +219,19 @@ export class SplitQueue {
   }
 
   /**
+   * Take the ring over from another party that ran it (a vhost-user backend
+   * hands it back with GET_VRING_BASE; a backend receives it with
+   * SET_VRING_BASE): the next avail index is `lastAvailIdx` (default: where
+   * the driver's used index is), and the used index is the one that party
+   * published in the ring. Checked as setState checks it.
+   * @throws VirtqueueError ERR_VIRTIO_BAD_QUEUE_STATE
+   */
+  takeOver(lastAvailIdx?: number): void {
+    const used = this.#memory.atomicLoadU16(this.#layout.used + 2);
+    this.setState({ ...this.getState(), lastAvailIdx: lastAvailIdx ?? used, usedIdx: used });
+  }
+
+  /**
    * Number of chains the driver has made available and the device not popped.
    * @throws VirtqueueError ERR_VIRTIO_BAD_AVAIL_IDX when avail idx is more than N ahead
    */

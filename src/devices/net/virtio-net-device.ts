@@ -661,12 +661,7 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
     const { running, bases } = await ext.stop();
     if (!running) return;
     this.#guard(() => {
-      for (const [index, base] of bases) {
-        const q = this.#queues[index];
-        if (!q) continue;
-        const st = q.getState();
-        q.setState({ ...st, lastAvailIdx: base, usedIdx: this.memory.readU16(Number(st.usedAddr) + 2) });
-      }
+      for (const [index, base] of bases) this.#queues[index]?.takeOver(base);
     }, undefined);
   }
 
