@@ -321,18 +321,20 @@ export class Vm implements MigratableVm {
     // Asked first, so the backend stops its rings while the vCPUs park: what the guest
     // adds to a ring after that stays in its avail ring (in RAM) for the destination,
     // and the backend writes guest RAM no more once it has answered.
-    const ringsStopped = this.nic?.stopDatapath();
+    const ringsStopped = this.nic?.externalDatapath ? this.nic.stopDatapath() : undefined;
     ringsStopped?.catch(() => undefined);
     if (this.#runningBeforeMigration) await this.pause();
     // vCPUs first, then the NIC: a parked vCPU is never inside a control-queue exchange.
     this.nic?.quiesce();
-    try {
-      await ringsStopped;
-    } catch (err) {
-      // The migration fails before anything was saved: the guest runs on (its backend, if gone, stays gone).
-      this.#state = 'paused';
-      if (this.#runningBeforeMigration) this.resume();
-      throw err;
+    if (ringsStopped) {
+      try {
+        await ringsStopped;
+      } catch (err) {
+        // The migration fails before anything was saved: the guest runs on (its backend, if gone, stays gone).
+        this.#state = 'paused';
+        if (this.#runningBeforeMigration) this.resume();
+        throw err;
+      }
     }
     this.#state = 'finish-migrate';
     return Number(process.hrtime.bigint() - t0) / 1e6;

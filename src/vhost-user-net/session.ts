@@ -23,7 +23,7 @@ import { closeFds, MemfdRegion } from '../host/index.vmm.js';
 import { GuestMemory, GUEST_PAGE_SIZE } from '../memory/index.js';
 import { VNET_HDR_LEN, NET_BUFSIZE, VhostUserConnection, VhostUserError, VhostUserProtocol as P, requestName } from '../backends/index.js';
 import type { NetBackend, VhostUserMessage, MemoryRegion, LogArea } from '../backends/index.js';
-import { buildRarpFrame, copyToRxQueue, flushTx, VIRTIO_NET_F_GUEST_CSUM, VIRTIO_NET_F_GUEST_ECN, VIRTIO_NET_F_GUEST_TSO4, VIRTIO_NET_F_GUEST_TSO6, VIRTIO_NET_F_GUEST_UFO, VIRTIO_NET_F_MRG_RXBUF } from '../devices/net/index.js';
+import { buildRarpFrame, copyToRxQueue, flushTx, netOffloadsOf, VIRTIO_NET_F_MRG_RXBUF } from '../devices/net/index.js';
 import { Vring } from './vring.js';
 
 /** Chains moved per ring per event-loop turn before yielding (QEMU's tx burst). */
@@ -344,8 +344,7 @@ export class BackendSession {
   }
 
   #applyOffloads(): void {
-    const has = (b: number): boolean => (this.#acked & (1n << BigInt(b))) !== 0n;
-    this.#opts.tap.setOffloads({ csum: has(VIRTIO_NET_F_GUEST_CSUM), tso4: has(VIRTIO_NET_F_GUEST_TSO4), tso6: has(VIRTIO_NET_F_GUEST_TSO6), ecn: has(VIRTIO_NET_F_GUEST_ECN), ufo: has(VIRTIO_NET_F_GUEST_UFO) });
+    this.#opts.tap.setOffloads(netOffloadsOf(this.#acked));
   }
 
   // ------------------------------------------------------------ datapath

@@ -26,6 +26,7 @@
  * commands disable RSS first; a short RSS key overwrites its prefix).
  */
 
+import type { NetOffloads } from '../../backends/index.js';
 import type { DescriptorChain } from '../../virtio/index.js';
 import type { NetState } from './net-state.js';
 import {
@@ -76,6 +77,17 @@ const VIRTIO_NET_F_RSC_EXT = 61n;
 const bit = (n: number): bigint => 1n << BigInt(n);
 
 /** The offloads a guest may switch on, from its negotiated features (QEMU's virtio_net_guest_offloads_by_features). */
+/**
+ * What a backend is told the guest accepts on receive (QEMU's
+ * qemu_set_offload arguments), from guest-offload bits, which are the
+ * GUEST_* feature bits: a device's curr_guest_offloads, or a vhost-user
+ * backend's acked features.
+ */
+export function netOffloadsOf(guestOffloads: bigint): NetOffloads {
+  const has = (b: number): boolean => (guestOffloads & bit(b)) !== 0n;
+  return { csum: has(VIRTIO_NET_F_GUEST_CSUM), tso4: has(VIRTIO_NET_F_GUEST_TSO4), tso6: has(VIRTIO_NET_F_GUEST_TSO6), ecn: has(VIRTIO_NET_F_GUEST_ECN), ufo: has(VIRTIO_NET_F_GUEST_UFO) };
+}
+
 export function guestOffloadsByFeatures(features: bigint): bigint {
   const mask = bit(VIRTIO_NET_F_GUEST_CSUM) | bit(VIRTIO_NET_F_GUEST_TSO4) | bit(VIRTIO_NET_F_GUEST_TSO6) | bit(VIRTIO_NET_F_GUEST_ECN) | bit(VIRTIO_NET_F_GUEST_UFO);
   return features & mask;

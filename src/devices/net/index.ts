@@ -10,7 +10,8 @@ export { toeplitzHash, rssSelectQueue, VIRTIO_NET_RSS_HASH_TYPE_IPv4, VIRTIO_NET
 export type { RssConfig } from './rss.js';
 export { VirtioNetDevice } from './virtio-net-device.js';
 export type { VirtioNetDeviceOptions } from './virtio-net-device.js';
-export { resolveNetConfig, parseMac, netConfigSize, DEFAULT_MAC } from './net-config.js';
+export { resolveNetConfig, parseMac, netConfigSize, DEFAULT_MAC, VNET_HDR_FEATURES } from './net-config.js';
+export { netOffloadsOf } from './ctrl-queue.js';
 export type { VirtioNetProperties, ResolvedNetConfig } from './net-config.js';
 export { NetState } from './net-state.js';
 export type { RssData } from './net-state.js';

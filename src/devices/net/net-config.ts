@@ -168,7 +168,8 @@ const OFF_BY_DEFAULT: readonly (readonly [keyof VirtioNetProperties, number])[] 
 const KNOWN = new Set<string>(['mac', 'gso', 'rx_queue_size', 'tx_queue_size', ...ON_BY_DEFAULT.map(([k]) => k), ...OFF_BY_DEFAULT.map(([k]) => k)]);
 
 /** Offloads that need vnet headers (cleared without them, as QEMU's get_features does). */
-const VNET_HDR_FEATURES = [VIRTIO_NET_F_CSUM, VIRTIO_NET_F_HOST_TSO4, VIRTIO_NET_F_HOST_TSO6, VIRTIO_NET_F_HOST_ECN, VIRTIO_NET_F_GUEST_CSUM, VIRTIO_NET_F_GUEST_TSO4, VIRTIO_NET_F_GUEST_TSO6, VIRTIO_NET_F_GUEST_ECN];
+/** Offloads that need vnet headers on the backend's frames (QEMU's peer_has_vnet_hdr). */
+export const VNET_HDR_FEATURES: readonly number[] = [VIRTIO_NET_F_CSUM, VIRTIO_NET_F_HOST_TSO4, VIRTIO_NET_F_HOST_TSO6, VIRTIO_NET_F_HOST_ECN, VIRTIO_NET_F_GUEST_CSUM, VIRTIO_NET_F_GUEST_TSO4, VIRTIO_NET_F_GUEST_TSO6, VIRTIO_NET_F_GUEST_ECN];
 
 export const DEFAULT_MAC = '52:54:00:12:34:56';
 

@@ -28,13 +28,13 @@
 import { VmigError, trace } from '../../core/index.js';
 import type { GuestMemory } from '../../memory/index.js';
 import { VNET_HDR_LEN } from '../../backends/index.js';
-import type { ExternalDatapath, ExternalRing, NetBackend, NetBackendClient, NetOffloads } from '../../backends/index.js';
+import type { ExternalDatapath, ExternalRing, NetBackend, NetBackendClient } from '../../backends/index.js';
 import { VIRTIO_CONFIG_S_DRIVER_OK, VIRTIO_F_EVENT_IDX, VIRTIO_NO_VECTOR, VirtioPciTransport, SplitQueue } from '../../virtio/index.js';
 import type { RaiseVector, TransportQueue, VirtioDeviceModel, VirtioSavedState, VirtioTransportContext } from '../../virtio/index.js';
 import type { Vmsd } from '../../vmstate/index.js';
 import { AnnounceTimer, DEFAULT_ANNOUNCE_PARAMS, buildRarpFrame } from './announce.js';
 import type { AnnounceParams, TimerHost } from './announce.js';
-import { chainPayload, guestOffloadsByFeatures, handleCtrlCommand } from './ctrl-queue.js';
+import { chainPayload, guestOffloadsByFeatures, handleCtrlCommand, netOffloadsOf } from './ctrl-queue.js';
 import type { CtrlContext } from './ctrl-queue.js';
 import { buildNetConfig, resolveNetConfig } from './net-config.js';
 import type { ResolvedNetConfig, VirtioNetProperties } from './net-config.js';
@@ -59,11 +59,6 @@ import {
   VIRTIO_NET_F_CTRL_VLAN,
   VIRTIO_NET_F_CTRL_VQ,
   VIRTIO_NET_F_GUEST_ANNOUNCE,
-  VIRTIO_NET_F_GUEST_CSUM,
-  VIRTIO_NET_F_GUEST_ECN,
-  VIRTIO_NET_F_GUEST_TSO4,
-  VIRTIO_NET_F_GUEST_TSO6,
-  VIRTIO_NET_F_GUEST_UFO,
   VIRTIO_NET_F_MQ,
   VIRTIO_NET_F_MRG_RXBUF,
   VIRTIO_NET_F_RSS,
@@ -732,8 +727,7 @@ export class VirtioNetDevice implements VirtioDeviceModel, NetBackendClient {
   }
 
   #applyOffloads(o = this.net.currGuestOffloads): void {
-    const has = (b: number) => (o & bit(b)) !== 0n;
-    const off: NetOffloads = { csum: has(VIRTIO_NET_F_GUEST_CSUM), tso4: has(VIRTIO_NET_F_GUEST_TSO4), tso6: has(VIRTIO_NET_F_GUEST_TSO6), ecn: has(VIRTIO_NET_F_GUEST_ECN), ufo: has(VIRTIO_NET_F_GUEST_UFO) };
+    const off = netOffloadsOf(o);
     this.#backendCall(() => this.backend.setOffloads(off));
     if (this.#backendShape) this.#backendShape.offloads = o;
   }
