@@ -4,8 +4,19 @@
 // instead of ~100 modules, for start-up time) unless that is missing or older
 // than dist/src (a tsc run without the bundle step); everything else from dist/src.
 // A closed pipe (`vmig analyze … | head`) ends the output quietly.
-import { statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
+
+// The threads that exist before vmig starts any: V8's and Node's helpers (its
+// compiler, its GC). A VMM parks them in SCHED_IDLE during a switchover
+// (src/host/helper-threads.ts); listed now, before the vCPU thread below.
+const helperThreads = (() => {
+  try {
+    return readdirSync('/proc/self/task').map(Number).filter((t) => t !== process.pid);
+  } catch {
+    return [];
+  }
+})();
 
 process.stdout.on('error', (err) => { if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0); throw err; });
 const args = process.argv.slice(2);
@@ -19,7 +30,7 @@ const vcpuWorker = bundled
   : undefined;
 vcpuWorker?.unref();
 (bundled
-  ? import('../dist/bundle/run.js').then((m) => m.runVm(args.slice(1), m.stdio, { vcpuWorker }))
+  ? import('../dist/bundle/run.js').then((m) => m.runVm(args.slice(1), m.stdio, { vcpuWorker, helperThreads }))
   : import('../dist/src/cli/main.js').then((m) => m.main(args))
 ).then(
   (code) => { process.exitCode = code; },

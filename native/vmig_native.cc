@@ -70,6 +70,7 @@
 #include <fcntl.h>
 #include <net/if.h>  // before linux/if_tun.h, which pulls in linux/if.h
 #include <linux/if_tun.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -701,6 +702,61 @@ napi_value SetThreadSlice(napi_env env, napi_callback_info info) {
   std::memset(&attr, 0, sizeof attr);
   if (syscall(SYS_sched_getattr, 0, &attr, sizeof attr, 0) != 0) return ThrowSyscall(env, "sched_getattr", errno);
   return NewInt32(env, static_cast<int32_t>(attr.sched_runtime / 1000));
+}
+
+// threadPolicy(tid: number): number
+// setThreadPolicy(tid: number, policy: number): number
+//
+// sched_getscheduler / sched_setscheduler on one thread of this process (a
+// Linux thread id), for the non-realtime policies only: SCHED_OTHER (0),
+// SCHED_BATCH (3) and SCHED_IDLE (5). The switchover window parks V8's and
+// Node's helper threads in SCHED_IDLE (they run only on a CPU nobody else
+// wants) and puts them back. Both return -1, without throwing, for a thread
+// that is not (or no longer) in this process: the window runs inside a
+// migration's downtime, where building an exception costs more than the
+// call. setThreadPolicy returns the policy the thread had, and leaves a
+// thread under a realtime policy as it is. Going back from SCHED_IDLE needs
+// CAP_SYS_NICE (or an RLIMIT_NICE that allows nice 0).
+bool ThreadOfThisProcess(pid_t tid) {
+  if (tid == getpid()) return true;
+  char path[48];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d", static_cast<int>(tid));
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+napi_value ThreadPolicy(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!GetArgs(env, info, 1, argv)) return kThrown;
+  double tid = 0;
+  if (!GetInteger(env, argv[0], "tid", 1, INT32_MAX, &tid)) return kThrown;
+  if (!ThreadOfThisProcess(static_cast<pid_t>(tid))) return NewInt32(env, -1);
+  int policy = sched_getscheduler(static_cast<pid_t>(tid));
+  if (policy < 0) return errno == ESRCH ? NewInt32(env, -1) : ThrowSyscall(env, "sched_getscheduler", errno);
+  return NewInt32(env, policy & ~SCHED_RESET_ON_FORK);
+}
+
+napi_value SetThreadPolicy(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!GetArgs(env, info, 2, argv)) return kThrown;
+  double tid = 0;
+  double policy = 0;
+  if (!GetInteger(env, argv[0], "tid", 1, INT32_MAX, &tid) || !GetInteger(env, argv[1], "policy", 0, 5, &policy)) return kThrown;
+  if (policy != SCHED_OTHER && policy != SCHED_BATCH && policy != SCHED_IDLE) {
+    return Throw(env, ErrorKind::kRangeError, "ERR_HOST_OUT_OF_RANGE", "policy must be SCHED_OTHER (0), SCHED_BATCH (3) or SCHED_IDLE (5)");
+  }
+  pid_t t = static_cast<pid_t>(tid);
+  if (!ThreadOfThisProcess(t)) return NewInt32(env, -1);
+  int before = sched_getscheduler(t);
+  if (before < 0) return errno == ESRCH ? NewInt32(env, -1) : ThrowSyscall(env, "sched_getscheduler", errno);
+  before &= ~SCHED_RESET_ON_FORK;
+  if (before != SCHED_OTHER && before != SCHED_BATCH && before != SCHED_IDLE) return NewInt32(env, before);
+  struct sched_param param;
+  std::memset(&param, 0, sizeof param);
+  if (sched_setscheduler(t, static_cast<int>(policy), &param) != 0) {
+    return errno == ESRCH ? NewInt32(env, -1) : ThrowSyscall(env, "sched_setscheduler", errno);
+  }
+  return NewInt32(env, before);
 }
 
 // closeFd(fd: number): void
@@ -1605,6 +1661,8 @@ constexpr Export kExports[] = {
     {"closeFd", CloseFd},
     {"dupFd", DupFd},
     {"setThreadSlice", SetThreadSlice},
+    {"threadPolicy", ThreadPolicy},
+    {"setThreadPolicy", SetThreadPolicy},
     {"pageSize", PageSize},
     {"fdRead", FdRead},
     {"fdWrite", FdWrite},

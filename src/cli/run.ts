@@ -6,6 +6,7 @@
 
 import { describeError, monotonicMs, processStartMs, setTraceState, trace, traceEnabled } from '../core/index.js';
 import { GUEST_KERNEL_URL, VcpuThread } from '../guest/index.vmm.js';
+import { setHelperThreads } from '../host/index.vmm.js';
 import type { Vm, VmConfig } from '../machine/index.js';
 import type { Worker } from 'node:worker_threads';
 
@@ -47,6 +48,8 @@ function watchGc(): void {
 export interface RunOptions {
   /** vCPU 0's thread, started by the launcher before it loaded this module (VcpuThread.adopt). */
   vcpuWorker?: Worker;
+  /** The process's threads before vmig started any (bin/vmig.js): V8's and Node's helpers (host/helper-threads.ts). */
+  helperThreads?: readonly number[];
 }
 
 export async function runVm(argv: string[], io: Output, options: RunOptions = {}): Promise<number> {
@@ -62,6 +65,7 @@ export async function runVm(argv: string[], io: Output, options: RunOptions = {}
   // three threads compete for a 2-core host's CPUs during the imports and
   // measured no faster. Unassigned, the thread does not keep the process
   // alive, so an error below exits without ending it by hand.
+  if (options.helperThreads) setHelperThreads(options.helperThreads);
   const boot = options.vcpuWorker ? VcpuThread.adopt(options.vcpuWorker, GUEST_KERNEL_URL) : VcpuThread.start(GUEST_KERNEL_URL);
   const { Vm, parseVmCommandLine } = await import('../machine/index.js');
   const modulesLoadedMs = monotonicMs();

@@ -7,6 +7,7 @@
  */
 export { MemfdRegion, MEMFD_REGION_MAX_BYTES, hostPageSize } from './memfd-region.js';
 export { raiseThreadPriority, requestThreadSlice, setThreadNice } from './thread-slice.js';
+export { idleHelperThreads, setHelperThreads, helperThreads, processThreadIds, threadPolicy, SCHED_OTHER, SCHED_BATCH, SCHED_IDLE } from './helper-threads.js';
 export { keepCompiledCode } from './code-retention.js';
 export { readInputFile, openConsoleFile, stderrSink, makeTempDir, removeTree, readTextIfExists } from './files.js';
 export type { TextSink } from './files.js';

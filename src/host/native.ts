@@ -59,6 +59,15 @@ export interface NativeAddon {
   /** fcntl(F_DUPFD_CLOEXEC): another fd for the same open file. */
   dupFd(fd: number): number;
   setThreadSlice(sliceUs: number): number;
+  /** sched_getscheduler(tid) for a thread of this process; -1 when it is not one (or has exited). */
+  threadPolicy(tid: number): number;
+  /**
+   * sched_setscheduler(tid, policy) among SCHED_OTHER, SCHED_BATCH and
+   * SCHED_IDLE, for a thread of this process; a thread under a realtime
+   * policy is left as it is. Returns the policy it had; -1 when it is not a
+   * thread of this process (or has exited).
+   */
+  setThreadPolicy(tid: number, policy: number): number;
   pageSize(): number;
 
   /** read(2) into bytes [offset, offset+length) of `buffer` (any ArrayBufferView, shared or not). */
@@ -124,6 +133,8 @@ const NATIVE_EXPORTS = [
   'closeFd',
   'dupFd',
   'setThreadSlice',
+  'threadPolicy',
+  'setThreadPolicy',
   'pageSize',
   'fdRead',
   'fdWrite',

@@ -15,7 +15,7 @@
  */
 
 import { ByteReader, ByteWriter, VmigError, describeError, trace } from '../core/index.js';
-import { listenMigration, readMigrationFile } from '../host/index.js';
+import { idleHelperThreads, listenMigration, readMigrationFile } from '../host/index.js';
 import type { MigrationLink, MigrationListener } from '../host/index.js';
 import { GUEST_FIRMWARE_BUILD_ID, GUEST_RAM_LAYOUT_VERSION } from '../guest/index.vmm.js';
 import type { AnnounceParams } from '../devices/net/index.js';
@@ -118,6 +118,8 @@ export class IncomingMigration {
   #announce: SelfAnnounce | undefined;
   /** Open from "running" to the bookkeeping after it (switchover-window.ts). */
   #closeWindow: (() => void) | undefined;
+  /** The helper threads' policies, put back when the switchover window closes (switchover-window.ts). */
+  #restoreHelpers: (() => void) | undefined;
   /** Between "running" and the bookkeeping that follows it (#complete). */
   #afterRunning: { timer: ReturnType<typeof setTimeout>; at: SwitchoverInstants } | undefined;
   #resolveDone!: (ok: boolean) => void;
@@ -271,6 +273,10 @@ export class IncomingMigration {
         }
         // RAM begins without an early section: the source chose the classic path.
         if (item.header.idstr === 'ram' && this.#ackPending) this.#ack();
+        // The final pages: the source has stopped. From here to the window's end the
+        // helper threads take only idle CPUs (switchover-window.ts); the loading
+        // thread's own priority is raised only at "running" (raised here, it cost).
+        if (item.header.idstr === 'ram' && item.header.kind === 'end') this.#restoreHelpers ??= idleHelperThreads();
         return;
       case 'device-state':
         this.#deviceState(item.header, item.state);
@@ -437,7 +443,11 @@ export class IncomingMigration {
     // From here to the bookkeeping: the resumed guest's first packets (switchover-window.ts).
     // Not from the final pages' arrival: raising the priority there cost ~0.5 ms of downtime
     // (an interleaved A/B: the device sections began 2.2 ms after the source's last write, not 0.8).
-    this.#closeWindow = openSwitchoverWindow(vm);
+    const closeWindow = openSwitchoverWindow(vm);
+    this.#closeWindow = () => {
+      closeWindow();
+      this.#restoreHelpers?.();
+    };
     const t5 = nowMs();
     trace('incoming_running', undefined, t4);
     // What the device holds after the load, before the guest can change it
@@ -491,6 +501,7 @@ export class IncomingMigration {
   #fail(err: unknown): void {
     if (this.#status === 'failed') return;
     this.#closeWindow?.();
+    this.#restoreHelpers?.();
     this.#error = describeError(err);
     this.#vm.log(`incoming migration failed: ${this.#error}`);
     this.#setStatus('failed');
@@ -531,6 +542,7 @@ export class IncomingMigration {
     // The guest ran here: the migration completed, whatever comes next.
     if (this.#afterRunning) this.#complete(this.#afterRunning.at, { announce: false });
     this.#closeWindow?.();
+    this.#restoreHelpers?.();
     this.#announce?.stop();
     this.#stopFile?.();
     void this.#listener?.close();

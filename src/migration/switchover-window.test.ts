@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { getPriority, setPriority } from 'node:os';
 import { test } from 'node:test';
 
+import { SCHED_IDLE, SCHED_OTHER, setHelperThreads, threadPolicy } from '../host/index.js';
+import { parkedThread } from '../host/testing/parked-thread.js';
 import { SWITCHOVER_NICE, SWITCHOVER_WINDOW_MAX_MS, openSwitchoverWindow, raiseSwitchoverPriority } from './switchover-window.js';
 
 test('the switchover raises this thread\'s priority, and the restore puts it back once', (t) => {
@@ -63,4 +65,23 @@ test('a thread already above the switchover priority keeps its own', (t) => {
   restore();
   assert.equal(getPriority(), SWITCHOVER_NICE - 2);
   setPriority(before);
+});
+
+test('inside the window the helper threads wait in SCHED_IDLE; closing it puts them back', async (t) => {
+  const helper = await parkedThread();
+  try {
+    setHelperThreads([helper.tid]);
+    const close = openSwitchoverWindow({ holdEvents: () => () => undefined });
+    const during = threadPolicy(helper.tid);
+    close();
+    if (during === SCHED_OTHER) {
+      t.skip('going back from SCHED_IDLE needs CAP_SYS_NICE (run as root): without it the window leaves the helpers alone');
+      return;
+    }
+    assert.equal(during, SCHED_IDLE);
+    assert.equal(threadPolicy(helper.tid), SCHED_OTHER);
+  } finally {
+    setHelperThreads([]);
+    await helper.stop();
+  }
 });

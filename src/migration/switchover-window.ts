@@ -12,13 +12,17 @@
  *   makes it win those wake-ups. Only here: in pre-copy a busier VMM thread
  *   would starve the guest. Needs CAP_SYS_NICE; without it, nothing changes.
  *   Linux keeps a nice value per thread: the vCPU threads are not touched.
+ * - V8's and Node's helper threads (its optimizing compiler, its concurrent
+ *   GC) wait in SCHED_IDLE: they run only on a CPU that neither VMM's event
+ *   loop nor a vCPU wants (host/helper-threads.ts has the trace that showed
+ *   them in the downtime). Also CAP_SYS_NICE only.
  * - QMP events (MIGRATION "device", STOP, RESUME) are queued, with the
  *   timestamps of the moments they were raised, and sent when it closes:
  *   formatting and writing each, and waking its client, cost ~0.3 ms of
  *   this thread inside the downtime.
  */
 
-import { raiseThreadPriority, setThreadNice } from '../host/index.js';
+import { idleHelperThreads, raiseThreadPriority, setThreadNice } from '../host/index.js';
 import type { MigratableVm } from './migration-types.js';
 
 /**
@@ -58,6 +62,7 @@ export function raiseSwitchoverPriority(): () => void {
  */
 export function openSwitchoverWindow(vm: Pick<MigratableVm, 'holdEvents'>): () => void {
   const restorePriority = raiseSwitchoverPriority();
+  const restoreHelpers = idleHelperThreads();
   const releaseEvents = vm.holdEvents();
   let closed = false;
   const close = () => {
@@ -65,6 +70,7 @@ export function openSwitchoverWindow(vm: Pick<MigratableVm, 'holdEvents'>): () =
     closed = true;
     clearTimeout(deadline);
     restorePriority();
+    restoreHelpers?.();
     releaseEvents();
   };
   const deadline = setTimeout(close, SWITCHOVER_WINDOW_MAX_MS);
