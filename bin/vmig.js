@@ -5,6 +5,7 @@
 // than dist/src (a tsc run without the bundle step); everything else from dist/src.
 // A closed pipe (`vmig analyze … | head`) ends the output quietly.
 import { readdirSync, statSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 
 // The threads that exist before vmig starts any: V8's and Node's helpers (its
@@ -20,6 +21,15 @@ const helperThreads = (() => {
 
 process.stdout.on('error', (err) => { if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0); throw err; });
 const args = process.argv.slice(2);
+// A migration destination (`vmig run … -incoming …`) compiles every function
+// when its script loads (V8's --no-lazy), not at its first call: its
+// switchover runs, inside the downtime, code this process has never run (the
+// stream's end, the vCPU and virtio-net sections, the load, the resume), and
+// a kernel trace showed V8's parser and bytecode generator in 1–2 ms of it.
+// Set before anything loads, the vCPU thread and the bundle included; the
+// price is a slower start-up of the destination, before the migration
+// (docs/BENCHMARKS.md, bench:early).
+if (args[0] === 'run' && args.includes('-incoming')) setFlagsFromString('--no-lazy');
 const mtime = (rel) => statSync(new URL(rel, import.meta.url), { throwIfNoEntry: false })?.mtimeMs ?? -1;
 const bundled = args[0] === 'run' && mtime('../dist/bundle/run.js') >= mtime('../dist/src/cli/run.js');
 // vCPU 0's thread starts before the VMM is even loaded: its isolate start-up
