@@ -11,6 +11,13 @@ import { encodeText } from './byte-reader.js';
 
 const INITIAL_CAPACITY = 256;
 
+/**
+ * Copies all of `src` into `dst` at `dstOffset`. For bytes that come out of
+ * shared memory (guest RAM), which TypedArray.set copies slowly: the host
+ * layer's native copy (host/copy-bytes.ts).
+ */
+export type CopyBytes = (dst: Uint8Array, dstOffset: number, src: Uint8Array) => void;
+
 export class ByteWriter {
   #buf: Uint8Array;
   #view: DataView;
@@ -122,9 +129,11 @@ export class ByteWriter {
     return this;
   }
 
-  bytes(b: Uint8Array): this {
+  /** `b`'s bytes; copied by `copy` when given (see CopyBytes), by TypedArray.set otherwise. */
+  bytes(b: Uint8Array, copy?: CopyBytes): this {
     this.#grow(b.length);
-    this.#buf.set(b, this.#len);
+    if (copy) copy(this.#buf, this.#len, b);
+    else this.#buf.set(b, this.#len);
     this.#len += b.length;
     return this;
   }

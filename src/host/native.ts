@@ -70,6 +70,8 @@ export interface NativeAddon {
   setThreadPolicy(tid: number, policy: number): number;
   pageSize(): number;
 
+  /** memmove of `length` bytes between two views (shared or not), bounds-checked against both. */
+  copyBytes(dst: ArrayBufferView, dstOffset: number, src: ArrayBufferView, srcOffset: number, length: number): void;
   /** read(2) into bytes [offset, offset+length) of `buffer` (any ArrayBufferView, shared or not). */
   fdRead(fd: number, buffer: ArrayBufferView, offset: number, length: number): number;
   /** write(2) from bytes [offset, offset+length) of `buffer`. */
@@ -136,6 +138,7 @@ const NATIVE_EXPORTS = [
   'threadPolicy',
   'setThreadPolicy',
   'pageSize',
+  'copyBytes',
   'fdRead',
   'fdWrite',
   'fdReadv',
@@ -242,16 +245,16 @@ function load(): NativeAddon {
  * Each function rethrows the addon's errors as VmigError. The wrappers take a
  * fixed number of parameters rather than `...args`, so a call on the frame
  * path (fdRead, fdWritev, ...) allocates no arguments array. No addon
- * function takes more than four (keep it so, or widen these), and trailing
+ * function takes more than five (keep it so, or widen these), and trailing
  * undefineds are the same to N-API as omitted arguments.
  */
 function wrapAddon(raw: NativeAddon): NativeAddon {
   const wrapped: Partial<Record<keyof NativeAddon, unknown>> = {};
   for (const name of NATIVE_EXPORTS) {
-    const fn = raw[name] as (a?: unknown, b?: unknown, c?: unknown, d?: unknown) => unknown;
-    wrapped[name] = (a?: unknown, b?: unknown, c?: unknown, d?: unknown): unknown => {
+    const fn = raw[name] as (a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown) => unknown;
+    wrapped[name] = (a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown): unknown => {
       try {
-        return fn(a, b, c, d);
+        return fn(a, b, c, d, e);
       } catch (err) {
         throw toVmigError(err);
       }

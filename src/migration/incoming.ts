@@ -15,7 +15,7 @@
  */
 
 import { ByteReader, ByteWriter, VmigError, describeError, trace } from '../core/index.js';
-import { idleHelperThreads, listenMigration, readMigrationFile } from '../host/index.js';
+import { copyBytes, idleHelperThreads, listenMigration, readMigrationFile } from '../host/index.js';
 import type { MigrationLink, MigrationListener } from '../host/index.js';
 import { GUEST_FIRMWARE_BUILD_ID, GUEST_RAM_LAYOUT_VERSION } from '../guest/index.vmm.js';
 import type { AnnounceParams } from '../devices/net/index.js';
@@ -290,7 +290,8 @@ export class IncomingMigration {
         return;
       }
       case 'ram-page':
-        vm.memory.bytes.set(item.data, item.addr);
+        // Into guest RAM (shared memory): the host's memmove (host/copy-bytes.ts).
+        copyBytes(vm.memory.bytes, item.addr, item.data);
         this.#written[item.addr / PAGE] = 1;
         return;
       case 'ram-zero': {

@@ -18,7 +18,7 @@
  */
 
 import { ByteWriter, VmigError, describeError, trace } from '../core/index.js';
-import { connectMigration, openMigrationFileSink } from '../host/index.js';
+import { connectMigration, copyBytes, openMigrationFileSink } from '../host/index.js';
 import type { MigrationLink } from '../host/index.js';
 import { GUEST_FIRMWARE_BUILD_ID, GUEST_RAM_LAYOUT_VERSION } from '../guest/index.vmm.js';
 import type { DirtySnapshot } from '../memory/index.js';
@@ -176,7 +176,8 @@ export class OutgoingMigration {
     try {
       await this.#race(this.#open());
       trace('migrate_setup');
-      const enc = new StreamEncoder({}, SEND_BUFFER_BYTES);
+      // Pages come out of guest RAM (shared memory): copied by the host's memmove (host/copy-bytes.ts).
+      const enc = new StreamEncoder({ copyPage: copyBytes }, SEND_BUFFER_BYTES);
       this.#setupHead(enc);
       await this.#sender.flush(enc, 'none');
       await this.#decideEarly(enc);

@@ -14,6 +14,7 @@
  * while the guest's first packets on the destination wanted the CPUs.
  */
 
+import { copyBytes } from '../host/index.js';
 import type { StreamEncoder, SectionHeader } from '../stream/index.js';
 import { StreamEncoder as Encoder } from '../stream/index.js';
 import { DirtySnapshot } from '../memory/index.js';
@@ -116,7 +117,7 @@ export const REHEARSAL_RUNS = 12;
  * are only read; `stop()` ends it early.
  */
 export async function rehearseStopEncoding(vm: MigratableVm, ids: StopSectionIds, early: EarlyInForce | undefined, options: { runs?: number; stop?: () => boolean } = {}): Promise<void> {
-  const enc = new Encoder({}, 1 << 20);
+  const enc = new Encoder({ copyPage: copyBytes }, 1 << 20);
   const sender = new StreamSender({
     get link(): never {
       throw new Error('a rehearsal never sends');

@@ -17,6 +17,7 @@
  */
 
 import { ByteReader, ByteWriter, MalformedError } from '../core/index.js';
+import type { CopyBytes } from '../core/index.js';
 import {
   ENCODING_FLAG_XBZRLE,
   RAM_SAVE_FLAG_COMPRESS_PAGE,
@@ -158,7 +159,15 @@ function readBlockList(r: ByteReader, st: RamDecodeState, offset: number, total:
 }
 
 /** Write one RAM record item back (flags as given, CONTINUE included). */
-export function writeRamRecord(w: ByteWriter, item: StreamItem, st: { ignoreShared: boolean; postcopyPageSizes: boolean }): void {
+/** What writing RAM records needs to know. */
+export interface RamEncodeState {
+  ignoreShared: boolean;
+  postcopyPageSizes: boolean;
+  /** How a page's bytes are copied in (StreamEncoderOptions.copyPage). */
+  copyPage?: CopyBytes;
+}
+
+export function writeRamRecord(w: ByteWriter, item: StreamItem, st: RamEncodeState): void {
   switch (item.type) {
     case 'ram-eos':
       w.u64beHalves(0, RAM_SAVE_FLAG_EOS);
@@ -182,7 +191,7 @@ export function writeRamRecord(w: ByteWriter, item: StreamItem, st: { ignoreShar
       writeHeaderWord(w, item.addr, item.flags);
       if (!(item.flags & RAM_SAVE_FLAG_CONTINUE)) w.str8(item.block);
       if (item.type === 'ram-zero') w.u8(item.fill);
-      else if (item.type === 'ram-page') w.bytes(item.data);
+      else if (item.type === 'ram-page') w.bytes(item.data, st.copyPage);
       else if (item.type === 'ram-xbzrle') w.u8(ENCODING_FLAG_XBZRLE).u16be(item.data.length).bytes(item.data);
       else w.u32be(item.data.length).bytes(item.data);
       return;

@@ -9,6 +9,7 @@
  */
 
 import { ByteWriter, encodeText } from '../core/index.js';
+import type { CopyBytes } from '../core/index.js';
 import { saveState } from '../vmstate/index.js';
 import type { ConfigurationState } from './configuration.js';
 import { configurationVmsd } from './configuration.js';
@@ -30,12 +31,20 @@ import {
 } from './constants.js';
 import type { RamBlockInfo, SectionHeader, SectionResolver, StreamItem } from './items.js';
 import { writeRamRecord } from './ram-records.js';
+import type { RamEncodeState } from './ram-records.js';
 
 export interface StreamEncoderOptions {
   /** QEMU `send-section-footer` (default true). */
   footers?: boolean;
   /** x-ignore-shared: MEM_SIZE entries carry the block address (also turned on by a configuration listing it). */
   ignoreShared?: boolean;
+  /**
+   * How a page's bytes are copied into the stream (default TypedArray.set).
+   * A migration source passes the host's native copy: its pages come out of
+   * guest RAM, a SharedArrayBuffer, which V8 copies from with relaxed atomic
+   * accesses (host/copy-bytes.ts).
+   */
+  copyPage?: CopyBytes;
 }
 
 const SECTION_TYPE = { start: QEMU_VM_SECTION_START, part: QEMU_VM_SECTION_PART, end: QEMU_VM_SECTION_END, full: QEMU_VM_SECTION_FULL } as const;
@@ -43,13 +52,13 @@ const SECTION_TYPE = { start: QEMU_VM_SECTION_START, part: QEMU_VM_SECTION_PART,
 export class StreamEncoder {
   readonly w: ByteWriter;
   readonly #footers: boolean;
-  readonly #ram: { ignoreShared: boolean; postcopyPageSizes: boolean };
+  readonly #ram: RamEncodeState;
   #lastBlock: string | undefined;
 
   constructor(options: StreamEncoderOptions = {}, initialCapacity = 1 << 16) {
     this.w = new ByteWriter(initialCapacity);
     this.#footers = options.footers ?? true;
-    this.#ram = { ignoreShared: options.ignoreShared ?? false, postcopyPageSizes: false };
+    this.#ram = { ignoreShared: options.ignoreShared ?? false, postcopyPageSizes: false, ...(options.copyPage ? { copyPage: options.copyPage } : {}) };
   }
 
   /** The bytes written since the last take. */
