@@ -46,8 +46,27 @@ const RAM_VERSION = 4;
 export const STOP_SECTION_IDS: StopSectionIds = { vcpu: SECTION_ID.vcpu, nic: SECTION_ID.nic, ram: { sectionId: SECTION_ID.ram, version: RAM_VERSION } };
 /** How long a completed migration waits for the destination's report (phases, instants) after its SHUT. */
 const REPORT_WAIT_MS = 1000;
-/** A remainder this small goes into the downtime as it is (256 KiB). */
-const TIGHT_PASS_SKIP_PAGES = 64;
+/**
+ * The remainder the stop takes as it is. Above it, once the rest fits in
+ * downtime-limit, the remainder goes as one more short pass first — up to
+ * MAX_TIGHT_PASSES of them, while each at least halves it. A pass of a few
+ * dozen pages and its barrier take a millisecond or two, in which a guest
+ * dirtying 4 MB/s dirties a page or two: the stop then copies, sends and
+ * loads a handful of pages instead of a few dozen (docs/BENCHMARKS.md,
+ * bench:early, session 7). The remainder used to go as it was up to 64 pages.
+ */
+export const FINAL_PAGES = 8;
+export const MAX_TIGHT_PASSES = 4;
+
+/**
+ * Once the rest fits in downtime-limit (and the switchover is acknowledged):
+ * stop now with `remainder` pages, or send them as one more short pass?
+ * `passes` short passes were sent already, the last of them starting from
+ * `lastRemainder` pages.
+ */
+export function stopWithRemainder(remainder: number, passes: number, lastRemainder: number): boolean {
+  return remainder <= FINAL_PAGES || passes >= MAX_TIGHT_PASSES || (passes > 0 && remainder * 2 > lastRemainder);
+}
 
 export interface OutgoingOptions {
   uri: MigrationUri;
@@ -341,14 +360,15 @@ export class OutgoingMigration {
     const mem = this.#vm.memory;
     const scanner = new PageScanner(mem);
     let pages = allPages(mem.pageCount);
-    let tightened = false;
+    let tightPasses = 0;
+    let lastRemainder = 0;
     for (;;) {
       const passStart = nowMs();
       const bytesBefore = this.#ram.transferred;
       // The tightening pass goes at full speed, as QEMU's completion stage
       // does (it lifts the rate limit): the guest dirties pages the whole
       // time it takes, and they all land in the downtime.
-      await this.#sender.sendPages(enc, scanner, pages, 'part', tightened ? 'yield' : 'rate');
+      await this.#sender.sendPages(enc, scanner, pages, 'part', tightPasses > 0 ? 'yield' : 'rate');
       if (this.#returnPath) await this.#barrier(enc);
       const elapsed = Math.max(nowMs() - passStart, 0.001);
       const snap = mem.dirty.fetchAndClear();
@@ -370,11 +390,12 @@ export class OutgoingMigration {
       const acked = !needAck || this.#switchoverAcked;
       pages = pagesOf(snap);
       if (fits && acked) {
-        // QEMU would stop here. vmig first sends what fits as one more pass:
-        // it takes milliseconds, so what is left for the downtime is only
-        // what the guest dirtied during those milliseconds.
-        if (tightened || pages.length <= TIGHT_PASS_SKIP_PAGES) return snap;
-        tightened = true;
+        // QEMU would stop here. vmig first sends the remainder as short passes
+        // (FINAL_PAGES): each takes milliseconds, so what is left for the
+        // downtime is only what the guest dirtied during the last of them.
+        if (stopWithRemainder(pages.length, tightPasses, lastRemainder)) return snap;
+        tightPasses++;
+        lastRemainder = pages.length;
       }
       // Nothing dirty yet but waiting for the acknowledgement: don't spin.
       if (pages.length === 0) await this.#race(sleep(5));
