@@ -10,7 +10,7 @@
 
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -103,6 +103,22 @@ describe('vmig run in a network namespace', { skip }, () => {
     assert.match(log, /^vmig guest: firmware 0x[0-9a-f]+, 2 vCPU\(s\), 256 MiB RAM$/m);
     assert.match(log, /^eth0: virtio-net up, mac 52:54:00:12:34:56, 4\/4 queue pairs, link up$/m);
     assert.match(log, new RegExp(`^eth0: inet ${ns.guest.replace(/\./g, '\\.')}/24$`, 'm'));
+  });
+
+  test('query-cpus-fast names each vCPU thread (QEMU\'s thread-id); x-vmig-query-threads names the rest', async () => {
+    const tasks = readdirSync(`/proc/${vmm.pid}/task`).map(Number);
+    const cpus = (await qmp.execute('query-cpus-fast')) as { 'cpu-index': number; 'thread-id': number; 'qom-path': string; target: string; props: Record<string, number> }[];
+    assert.deepEqual(cpus.map((c) => c['cpu-index']), [0, 1]);
+    assert.deepEqual(cpus.map((c) => c['qom-path']), ['/machine/unattached/device[0]', '/machine/unattached/device[1]']);
+    assert.deepEqual(cpus.map((c) => c.props), [{ 'core-id': 0, 'thread-id': 0, 'socket-id': 0 }, { 'core-id': 1, 'thread-id': 0, 'socket-id': 0 }]);
+    const vcpuTids = cpus.map((c) => c['thread-id']);
+    for (const tid of vcpuTids) assert.ok(tasks.includes(tid) && tid !== vmm.pid, `vCPU thread ${tid} is a thread of the VMM (${tasks.join(' ')}), not its main thread`);
+    assert.equal(new Set(vcpuTids).size, 2, 'two threads');
+    const threads = (await qmp.execute('x-vmig-query-threads')) as { 'event-loop': number; vcpus: number[]; helpers: number[] };
+    assert.equal(threads['event-loop'], vmm.pid);
+    assert.deepEqual(threads.vcpus, vcpuTids);
+    assert.ok(threads.helpers.length > 0, 'V8\'s and Node\'s helpers, listed before vmig started any thread');
+    for (const tid of threads.helpers) assert.ok(tasks.includes(tid) && tid !== vmm.pid && !vcpuTids.includes(tid), `helper ${tid} is neither the event loop nor a vCPU`);
   });
 
   test('the guest answers ping from the namespace', () => {

@@ -39,6 +39,7 @@ import {
   PARKED_AT64,
   RESUMED_AT64,
   SLICE_COUNT64,
+  THREAD_ID,
   WAKE_SEQ,
   controlViews,
   hostMonotonicNs,
@@ -270,6 +271,23 @@ export class Vcpu {
   get lastPauseLatencyNs(): bigint | undefined {
     const parked = Atomics.load(this.#v.wide, PARKED_AT64);
     return parked >= this.#pauseRequestedNs && this.#pauseRequestedNs > 0n ? parked - this.#pauseRequestedNs : undefined;
+  }
+
+  /** The vCPU thread's Linux thread id, once its worker has started (QEMU's query-cpus-fast thread-id). */
+  get threadId(): number | undefined {
+    const tid = Atomics.load(this.#v.words, THREAD_ID);
+    return tid > 0 ? tid : undefined;
+  }
+
+  /**
+   * The thread id, waiting up to `timeoutMs` for a worker still starting (it
+   * reports at start: a VM's later vCPUs start their threads after the boot
+   * vCPU's, and may not have when the guest already answers).
+   */
+  async threadIdWhenStarted(timeoutMs = 2000): Promise<number | undefined> {
+    const w = Atomics.waitAsync(this.#v.words, THREAD_ID, 0, timeoutMs);
+    if (w.async) await w.value;
+    return this.threadId;
   }
 
   /** From the last resume to the vCPU leaving its parked wait, in ns (undefined until it has). */

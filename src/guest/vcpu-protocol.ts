@@ -17,6 +17,7 @@
  *   8     MMIO_OP         vCPU        MMIO_READ | MMIO_WRITE
  *   9     MMIO_SIZE       vCPU        1, 2, 4 or 8 bytes
  *   10    MMIO_ERROR      VMM         0 ok, else an access fault (the guest sees all-ones)
+ *   11    THREAD_ID       vCPU        the worker's Linux thread id, written (and notified) once at start (0: not yet, -1: unknown)
  *   12-13 (BigInt64 6)    MMIO_ADDR   BAR-relative address
  *   14-15 (BigInt64 7)    MMIO_VALUE  write value / read result
  *   16-17 (BigInt64 8)    CLOCK_OFFSET_NS  guest ns = host monotonic ns + offset
@@ -39,6 +40,7 @@ export const MMIO_STATE = 7;
 export const MMIO_OP = 8;
 export const MMIO_SIZE = 9;
 export const MMIO_ERROR = 10;
+export const THREAD_ID = 11;
 
 /** BigInt64Array indices. */
 export const MMIO_ADDR64 = 6;

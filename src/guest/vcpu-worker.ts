@@ -12,7 +12,8 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 
-import { CLOCK_OFFSET64, IRQ_PENDING, PARKED_AT64, RESUMED_AT64, RUN_STATE, RunState, SLICE_COUNT64, WAKE_SEQ, controlViews, hostMonotonicNs } from './vcpu-protocol.js';
+import { currentThreadId } from '../host/index.thread.js';
+import { CLOCK_OFFSET64, IRQ_PENDING, PARKED_AT64, RESUMED_AT64, RUN_STATE, RunState, SLICE_COUNT64, THREAD_ID, WAKE_SEQ, controlViews, hostMonotonicNs } from './vcpu-protocol.js';
 import type { GuestKernel, GuestKernelModule } from './guest-kernel.js';
 import { VcpuServices } from './vcpu-services.js';
 import type { VcpuAssignment } from './vcpu-handle.js';
@@ -27,6 +28,9 @@ import type { VcpuAssignment } from './vcpu-handle.js';
 const kernelModule = import((workerData as { kernelUrl: string }).kernelUrl) as Promise<GuestKernelModule>;
 const data = await new Promise<VcpuAssignment>((resolve) => parentPort!.once('message', resolve));
 const { words, wide } = controlViews(data.control);
+// Who this thread is, for query-cpus-fast's thread-id (pinning, kernel traces); -1: not known here.
+Atomics.store(words, THREAD_ID, currentThreadId() ?? -1);
+Atomics.notify(words, THREAD_ID);
 const services = new VcpuServices(data.index, data.control);
 const mod = await kernelModule;
 // The kernel boots when the vCPU first runs, not when the thread starts: a

@@ -10,6 +10,7 @@ import { describe, test } from 'node:test';
 import { Vcpu } from './vcpu-handle.js';
 import type { MmioHandler } from './vcpu-handle.js';
 import { RunState } from './vcpu-protocol.js';
+import { processThreadIds } from '../host/index.js';
 
 const kernelUrl = new URL('./testing/probe-kernel.js', import.meta.url);
 
@@ -160,6 +161,20 @@ describe('vCPU worker', () => {
   });
 });
 
+describe('vCPU thread id', () => {
+  test('the vCPU reports its own Linux thread id: a thread of this process, not the main one', async () => {
+    const { vcpu, ram } = start();
+    try {
+      await until(() => Atomics.load(ram, 0) > 0 && vcpu.threadId !== undefined);
+      const tid = vcpu.threadId!;
+      assert.notEqual(tid, process.pid);
+      assert.ok(processThreadIds().includes(tid), `${tid} is one of this process's threads`);
+    } finally {
+      await vcpu.stop();
+    }
+  });
+});
+
 describe('vCPU control block layout', () => {
   test('no two fields share a word (64-bit fields cover words 2i and 2i+1)', async () => {
     const p = await import('./vcpu-protocol.js');
@@ -169,7 +184,7 @@ describe('vCPU control block layout', () => {
       assert.ok(w < p.CONTROL_BLOCK_BYTES / 4, `${name} beyond the block`);
       words.set(w, name);
     };
-    for (const [name, w, n] of [['RUN_STATE', p.RUN_STATE, 1], ['WAKE_SEQ', p.WAKE_SEQ, 1], ['IRQ_PENDING', p.IRQ_PENDING, 2], ['DOORBELL_SEQ', p.DOORBELL_SEQ, 1], ['DOORBELL_BITS', p.DOORBELL_BITS, 2], ['MMIO_STATE', p.MMIO_STATE, 1], ['MMIO_OP', p.MMIO_OP, 1], ['MMIO_SIZE', p.MMIO_SIZE, 1], ['MMIO_ERROR', p.MMIO_ERROR, 1]] as const) {
+    for (const [name, w, n] of [['RUN_STATE', p.RUN_STATE, 1], ['WAKE_SEQ', p.WAKE_SEQ, 1], ['IRQ_PENDING', p.IRQ_PENDING, 2], ['DOORBELL_SEQ', p.DOORBELL_SEQ, 1], ['DOORBELL_BITS', p.DOORBELL_BITS, 2], ['MMIO_STATE', p.MMIO_STATE, 1], ['MMIO_OP', p.MMIO_OP, 1], ['MMIO_SIZE', p.MMIO_SIZE, 1], ['MMIO_ERROR', p.MMIO_ERROR, 1], ['THREAD_ID', p.THREAD_ID, 1]] as const) {
       for (let i = 0; i < n; i++) claim(w + i, name);
     }
     for (const [name, i] of [['MMIO_ADDR64', p.MMIO_ADDR64], ['MMIO_VALUE64', p.MMIO_VALUE64], ['CLOCK_OFFSET64', p.CLOCK_OFFSET64], ['SLICE_COUNT64', p.SLICE_COUNT64], ['PARKED_AT64', p.PARKED_AT64], ['RESUMED_AT64', p.RESUMED_AT64]] as const) {

@@ -20,7 +20,7 @@ import { rehearseVhostUser } from '../vhost-user-net/index.js';
 import { VirtioNetDevice } from '../devices/net/index.js';
 import type { VirtioNetProperties } from '../devices/net/index.js';
 import { ADMIN_DOORBELL, ADMIN_VECTOR, AdminChannelHost, CONSOLE_LINE_MAX, CONSOLE_MMIO, GUEST_KERNEL_URL, Vcpu } from '../guest/index.vmm.js';
-import { keepCompiledCode, openConsoleFile, requestThreadSlice, stderrSink } from '../host/index.vmm.js';
+import { helperThreads, keepCompiledCode, openConsoleFile, requestThreadSlice, stderrSink } from '../host/index.vmm.js';
 import type { TextSink } from '../host/index.vmm.js';
 import { decodeText } from '../core/index.js';
 import type { KernelBootData, VcpuThread } from '../guest/index.vmm.js';
@@ -461,6 +461,27 @@ export class Vm implements MigratableVm {
     this.migration.register(r, () => this.#state);
     registerTraceQmpCommands(r);
     r.register({ name: 'x-vmig-query-timing', handler: () => ({ 'pause-ms': this.timing.pauseMs, 'resume-ms': this.timing.resumeMs }) });
+    // QEMU's: one entry per vCPU, thread-id being the vCPU thread's Linux id (taskset, chrt, a kernel trace).
+    r.register({
+      name: 'query-cpus-fast',
+      handler: async () => {
+        const tids = await Promise.all(this.vcpus.map((v) => v.threadIdWhenStarted()));
+        return this.vcpus.map((v, i) => ({
+          'cpu-index': v.index,
+          'qom-path': `/machine/unattached/device[${v.index}]`,
+          'thread-id': tids[i] ?? 0,
+          // QEMU ≥ 6.2's default topology for -smp N: one socket of N cores.
+          props: { 'core-id': v.index, 'thread-id': 0, 'socket-id': 0 },
+          target: 'x86_64',
+        }));
+      },
+    });
+    // Every thread a switchover involves, by role: the event loop (the process id), the vCPUs, and
+    // V8's and Node's helpers, which a switchover parks in SCHED_IDLE (host/helper-threads.ts).
+    r.register({
+      name: 'x-vmig-query-threads',
+      handler: async () => ({ 'event-loop': process.pid, vcpus: (await Promise.all(this.vcpus.map((v) => v.threadIdWhenStarted()))).map((t) => t ?? 0), helpers: [...helperThreads()] }),
+    });
   }
 }
 
