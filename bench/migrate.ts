@@ -5,19 +5,26 @@
  * Prints every run, then median and p95 of downtime, total time and max
  * probe gap, and the medians of the downtime phases.
  *
- *   npm run bench:migrate -- [RUNS] [--dirty-rate 4M] [--max-bandwidth 128M] [--warmup 2] [--early-mig on|off] [--trace]
+ *   npm run bench:migrate -- [RUNS] [--dirty-rate 4M] [--max-bandwidth 128M] [--warmup 2] [--early-mig on|off] [--trace] [--sched]
  *
  * --early-mig: the NIC's early virtio-net migration (default: the machine
  * type's, on for q35); bench:early compares the modes. --trace: both VMMs
  * run with the switchover's trace events (-trace), and the bench prints the
  * median time of each after the source's stop (docs/BENCHMARKS.md, "Tracing").
+ * --sched: the kernel's scheduler trace (ftrace, root, tracefs mounted) of
+ * every migration; the bench prints how long each role's threads (each
+ * VMM's event loop, vCPUs and V8/Node helpers, other processes, idle) ran
+ * inside the downtime, and how long each was runnable without a CPU.
  *
  * Needs root (netns, TAP).
  */
 
 import { MigrationSeries, median, percentile } from '../src/cli/migration-series.js';
 import type { MigrationResult } from '../src/cli/migration-series.js';
-import { NetworkNamespace, UdpProbe, makeTempDir, netnsUnavailableReason, removeTree } from '../src/host/index.js';
+import { NetworkNamespace, SchedTrace, UdpProbe, makeTempDir, netnsUnavailableReason, removeTree, schedTraceUnavailableReason } from '../src/host/index.js';
+import type { VmProcess } from '../src/cli/vm-process.js';
+import { summarizeSched } from '../src/cli/sched-summary.js';
+import type { SchedSummary } from '../src/cli/sched-summary.js';
 import { parseSize } from '../src/machine/index.js';
 import { machineLine } from './machine.js';
 
@@ -41,6 +48,9 @@ const BANDWIDTH = parseSize(opt('--max-bandwidth', '128M'));
 if (BANDWIDTH === undefined) throw new Error('--max-bandwidth takes a size such as 128M');
 const PARAMS = { 'max-bandwidth': BANDWIDTH, 'downtime-limit': 300 };
 const TRACE = args.includes('--trace');
+const schedSkip = args.includes('--sched') ? schedTraceUnavailableReason() : 'not asked for';
+const SCHED = schedSkip === undefined;
+if (args.includes('--sched') && !SCHED) console.log(`--sched: ${schedSkip}; running without the scheduler trace`);
 
 
 const ns = new NetworkNamespace('vmig-bm');
@@ -53,7 +63,24 @@ const series = new MigrationSeries({
   vm: { ip: `${ns.guest}/24`, memory: '256M', cpus: 2, queues: 4, workload: { size: '64M', dirtyRate: DIRTY }, ...(EARLY === 'default' ? {} : { deviceExtra: `early-mig=${EARLY}` }) },
   parameters: PARAMS,
   trace: TRACE,
+  // --sched: the kernel's scheduler trace from the destination's start to the migration's end.
+  ...(SCHED
+    ? {
+        beforeMigrate: async (src: VmProcess, dst: VmProcess) => {
+          roles = new Map([...(await threadRoles(src, 'src')), ...(await threadRoles(dst, 'dst'))]);
+          sched = SchedTrace.start();
+        },
+      }
+    : {}),
 });
+let roles = new Map<number, string>();
+let sched: SchedTrace | undefined;
+
+/** Each thread of a VMM by role (x-vmig-query-threads): `side:event-loop`, `side:vcpu`, `side:helper`. */
+async function threadRoles(vm: VmProcess, side: string): Promise<Map<number, string>> {
+  const t = (await vm.qmp.execute('x-vmig-query-threads')) as { 'event-loop': number; vcpus: number[]; helpers: number[] };
+  return new Map<number, string>([[t['event-loop'], `${side}:event-loop`], ...t.vcpus.map((v) => [v, `${side}:vcpu`] as [number, string]), ...t.helpers.map((h) => [h, `${side}:helper`] as [number, string])]);
+}
 const cleanup = () => {
   probe.kill();
   void series.close();
@@ -72,9 +99,14 @@ try {
   console.log(`guest: 256 MiB, 2 vCPUs, 4 queue pairs, workload 64 MiB at ${DIRTY}B/s, early-mig ${EARLY === 'default' ? 'as the machine type (q35: on, per-delta)' : EARLY}; probe every 10 ms; ${JSON.stringify(PARAMS)}; return-path on (downtime = source stop → destination running)`);
   console.log(`${WARMUP} warm-up + ${RUNS} measured migrations over tcp on loopback\n`);
   const results: MigrationResult[] = [];
+  const scheds: SchedSummary[] = [];
   for (let i = 0; i < WARMUP + RUNS; i++) {
     const r = await series.migrate();
+    const records = sched?.stop();
+    sched = undefined;
     if (r.status !== 'completed') throw new Error(`migration ${r.index} ${r.status}: ${r.error}`);
+    const stop = (r.xvmig.instants as Record<string, number> | undefined)?.stop;
+    if (records && stop !== undefined && i >= WARMUP) scheds.push(summarizeSched(records, stop, stop + r.downtimeMs, roles));
     const tag = i < WARMUP ? 'warm-up' : 'run';
     console.log(`${tag.padEnd(7)} ${String(r.index).padStart(3)}  downtime ${fmt(r.downtimeMs).padStart(6)} ms  total ${String(r.totalMs).padStart(5)} ms  probe gap ${fmt(r.maxGapMs).padStart(6)} ms  lost ${r.lostProbes}`);
     if (i >= WARMUP) results.push(r);
@@ -92,6 +124,14 @@ try {
   const phases = [...new Set(results.flatMap((r) => Object.keys(r.phases)))];
   console.log('\ndowntime phases, median (p95) ms:');
   console.log(phases.map((p) => `${p} ${fmt(median(col((r) => r.phases[p] ?? NaN)), 2)} (${fmt(percentile(col((r) => r.phases[p] ?? NaN), 0.95), 2)})`).join(' · '));
+  if (scheds.length > 0) {
+    // Per migration, inside its downtime: who had the CPUs, and how long each event loop waited for one.
+    const keys = (f: (s: SchedSummary) => Record<string, number>) => [...new Set(scheds.flatMap((s) => Object.keys(f(s))))].sort();
+    const line = (f: (s: SchedSummary) => Record<string, number>) => keys(f).map((k) => `${k} ${fmt(median(scheds.map((s) => f(s)[k] ?? 0)), 2)} (${fmt(percentile(scheds.map((s) => f(s)[k] ?? 0), 0.95), 2)})`).join(' · ');
+    console.log('\nthe scheduler inside the downtime (ftrace sched_switch/sched_wakeup), median (p95) ms per migration:');
+    console.log(`ran, summed over CPUs: ${line((s) => s.ran)}`);
+    console.log(`runnable without a CPU: ${line((s) => s.waited)}`);
+  }
   if (TRACE) {
     // Each event's median instant after the stop, in time order (present in at least half the runs).
     const names = [...new Set(results.flatMap((r) => Object.keys(r.timeline ?? {})))];
@@ -107,6 +147,7 @@ try {
     }
   }
 } finally {
+  sched?.stop();
   await probe.stop().catch(() => undefined);
   await series.close();
   ns.destroy();

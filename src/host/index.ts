@@ -10,3 +10,5 @@ export type { MigrationEndpoint, MigrationLink, MigrationLinkHandlers, Migration
 export { NetworkNamespace, ip, netnsUnavailableReason } from './netns.js';
 export { UdpProbe } from './udp-probe.js';
 export type { ProbeWindow } from './udp-probe.js';
+export { SchedTrace, parseSchedTrace, schedTraceUnavailableReason } from './sched-trace.js';
+export type { SchedRecord, SchedSwitch, SchedWakeup } from './sched-trace.js';
