@@ -10,7 +10,12 @@
 // worker.js') from the VMM), and kernel/kernel.js (GUEST_KERNEL_URL). The
 // native addon is found by walking up to the package root, from anywhere.
 // Everything else (tests, analyze, demo, benches) runs from dist/src.
+import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
+
+// Chunk names carry a content hash: without this, every build left the
+// previous build's chunks behind (run.js only ever loads its own).
+rmSync('dist/bundle', { recursive: true, force: true });
 
 const common = { bundle: true, platform: 'node', target: 'node20', format: 'esm', logLevel: 'warning', sourcemap: false, legalComments: 'none' };
 
