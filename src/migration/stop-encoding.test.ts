@@ -9,12 +9,17 @@ import { test } from 'node:test';
 
 import { NetHarness } from '../../test/support/virtio-net-harness.js';
 import type { Vcpu } from '../guest/index.vmm.js';
-import { QEMU_VM_EOF } from '../stream/index.js';
+import { QEMU_VM_EOF, StreamDecoder } from '../stream/index.js';
+import type { SectionCodec } from '../stream/index.js';
+import { loadState, saveState } from '../vmstate/index.js';
+import type { VmState, Vmsd } from '../vmstate/index.js';
 import type { SectionHeader, StreamEncoder } from '../stream/index.js';
 import { StreamEncoder as Encoder } from '../stream/index.js';
 import type { VirtioSavedState } from '../virtio/index.js';
 import type { MigratableVm } from './migration-types.js';
+import { netDeltaVmsd } from './early-net.js';
 import { encodeDeviceSections, rehearseStopEncoding } from './stop-encoding.js';
+import { RAM_BLOCK_NAME, VCPU_SECTION_IDSTR, vcpuSectionVmsd } from './vmig-sections.js';
 import type { SectionWriter } from './stop-encoding.js';
 
 const IDS = { vcpu: 10, nic: 40, ram: { sectionId: 2, version: 4 } };
@@ -92,4 +97,40 @@ test('a rehearsal ends early when told to', async () => {
   let asked = 0;
   await rehearseStopEncoding(vmWith(h), IDS, undefined, { runs: 100, stop: () => ++asked > 2 });
   assert.equal(asked, 3);
+});
+
+test('each full rehearsal run hands over the stream tail it wrote, which decodes as one: END pages, the vCPUs, virtio-net, EOF', async () => {
+  const h = harness();
+  const vm = vmWith(h);
+  const tails: Uint8Array[] = [];
+  await rehearseStopEncoding(vm, IDS, { policy: 'per-delta', sent: h.device.saveState() }, { runs: 3, onEncoded: (t) => tails.push(t) });
+  assert.equal(tails.length, 3, 'one per full run (the piece-by-piece first pass hands over nothing)');
+  for (const tail of tails) {
+    // What a destination puts before a rehearsed tail: the file header, the RAM blocks, a page naming the block.
+    const head = new Encoder();
+    head.header();
+    head.sectionHeader({ kind: 'start', sectionId: IDS.ram.sectionId, idstr: 'ram', instanceId: 0, version: IDS.ram.version });
+    head.ramBlocks([{ idstr: RAM_BLOCK_NAME, usedLength: h.memory.size }]).ramEos().footer(IDS.ram.sectionId);
+    head.sectionHeader({ kind: 'part', sectionId: IDS.ram.sectionId, idstr: 'ram', instanceId: 0, version: IDS.ram.version });
+    head.ramZero(RAM_BLOCK_NAME, 0).ramEos().footer(IDS.ram.sectionId);
+    const codec = (vmsd: Vmsd): SectionCodec => ({
+      load: (r, hd) => {
+        const st: VmState = {};
+        loadState(r, vmsd, st, hd.version, {});
+        return st;
+      },
+      save: (w, st) => saveState(w, vmsd, st, {}),
+    });
+    const d = new StreamDecoder({
+      footers: 'auto',
+      configuration: 'absent',
+      resolve: (hd) => (hd.idstr === VCPU_SECTION_IDSTR ? codec(vcpuSectionVmsd) : hd.idstr.endsWith('-delta') ? codec(netDeltaVmsd) : undefined),
+    });
+    d.push(head.take());
+    const items = d.push(tail);
+    const sections = items.filter((i) => i.type === 'device-state').map((i) => (i as { header: SectionHeader }).header.idstr);
+    assert.deepEqual(sections, ['vmig-vcpu', 'vmig-vcpu', '0000:00:02.0/virtio-net-delta']);
+    assert.equal(items[0]?.type, 'section');
+    assert.equal(items.at(-1)?.type, 'eof');
+  }
 });

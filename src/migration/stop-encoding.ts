@@ -114,9 +114,15 @@ export const REHEARSAL_RUNS = 12;
  * encodeDeviceSections. The first run goes piece by piece, one event-loop
  * turn each (the guest's NIC shares this thread, and a cold piece costs
  * milliseconds); the later ones one turn per run. Guest RAM and device state
- * are only read; `stop()` ends it early.
+ * are only read; `stop()` ends it early. `onEncoded` gets each full run's
+ * bytes (the stream's tail, from the END section to EOF).
  */
-export async function rehearseStopEncoding(vm: MigratableVm, ids: StopSectionIds, early: EarlyInForce | undefined, options: { runs?: number; stop?: () => boolean } = {}): Promise<void> {
+export async function rehearseStopEncoding(
+  vm: MigratableVm,
+  ids: StopSectionIds,
+  early: EarlyInForce | undefined,
+  options: { runs?: number; stop?: () => boolean; onEncoded?: (tail: Uint8Array) => void } = {},
+): Promise<void> {
   const enc = new Encoder({ copyPage: copyBytes }, 1 << 20);
   const sender = new StreamSender({
     get link(): never {
@@ -164,7 +170,9 @@ export async function rehearseStopEncoding(vm: MigratableVm, ids: StopSectionIds
     // The early section is described in the vmdesc too: the full virtio-net section.
     if (nic && out.netState) written.push({ h: { kind: 'full', sectionId: ids.nic, idstr: vm.nicIdstr, instanceId: 0, version: nic.sectionVmsd().version }, vmsd: nic.sectionVmsd(), state: out.netState as unknown as VmState, ctx: nic.vmstateContext() });
     vmdescJson(written);
-    enc.take();
+    // The stream's tail as a stop writes it: END pages, vCPUs, virtio-net, EOF (a destination decodes it: incoming.ts).
+    const tail = enc.take();
+    options.onEncoded?.(tail);
     await turn();
   }
 }
