@@ -391,6 +391,11 @@ export class Vm implements MigratableVm {
     return this.#shutdown;
   }
 
+  /** Each vCPU thread's Linux id (0: unknown), waiting for threads still starting. */
+  async #vcpuThreadIds(): Promise<number[]> {
+    return (await Promise.all(this.vcpus.map((v) => v.threadIdWhenStarted()))).map((t) => t ?? 0);
+  }
+
   #registerCommands(): void {
     const r = this.qmp.registry;
     registerMachineQmpCommands(r, this.store);
@@ -465,11 +470,11 @@ export class Vm implements MigratableVm {
     r.register({
       name: 'query-cpus-fast',
       handler: async () => {
-        const tids = await Promise.all(this.vcpus.map((v) => v.threadIdWhenStarted()));
+        const tids = await this.#vcpuThreadIds();
         return this.vcpus.map((v, i) => ({
           'cpu-index': v.index,
           'qom-path': `/machine/unattached/device[${v.index}]`,
-          'thread-id': tids[i] ?? 0,
+          'thread-id': tids[i]!,
           // QEMU ≥ 6.2's default topology for -smp N: one socket of N cores.
           props: { 'core-id': v.index, 'thread-id': 0, 'socket-id': 0 },
           target: 'x86_64',
@@ -480,7 +485,7 @@ export class Vm implements MigratableVm {
     // V8's and Node's helpers, which a switchover parks in SCHED_IDLE (host/helper-threads.ts).
     r.register({
       name: 'x-vmig-query-threads',
-      handler: async () => ({ 'event-loop': process.pid, vcpus: (await Promise.all(this.vcpus.map((v) => v.threadIdWhenStarted()))).map((t) => t ?? 0), helpers: [...helperThreads()] }),
+      handler: async () => ({ 'event-loop': process.pid, vcpus: await this.#vcpuThreadIds(), helpers: [...helperThreads()] }),
     });
   }
 }
