@@ -20,7 +20,7 @@ import type { MigrationLink, MigrationListener } from '../host/index.js';
 import { GUEST_FIRMWARE_BUILD_ID, GUEST_RAM_LAYOUT_VERSION } from '../guest/index.vmm.js';
 import type { AnnounceParams } from '../devices/net/index.js';
 import type { VirtioSavedState } from '../virtio/index.js';
-import { MIG_CMD_OPEN_RETURN_PATH, MIG_CMD_PING, StreamDecoder, StreamEncoder } from '../stream/index.js';
+import { MIG_CMD_OPEN_RETURN_PATH, MIG_CMD_PING, StreamDecoder } from '../stream/index.js';
 import type { SectionCodec, SectionHeader, StreamItem } from '../stream/index.js';
 import { loadState, saveState } from '../vmstate/index.js';
 import type { VmState, Vmsd, VmstateContext } from '../vmstate/index.js';
@@ -32,7 +32,7 @@ import { GUEST_SECTION_IDSTR, RAM_BLOCK_NAME, VCPU_SECTION_IDSTR, guestMismatch,
 import type { GuestSectionState, VcpuSectionState } from './vmig-sections.js';
 import { announceSelf } from './self-announce.js';
 import { STOP_SECTION_IDS } from './outgoing.js';
-import { rehearseStopEncoding } from './stop-encoding.js';
+import { rehearsalStreamHead, rehearseStopEncoding } from './stop-encoding.js';
 import { openSwitchoverWindow } from './switchover-window.js';
 import { applyEarlySwitchover, netDeltaVmsd } from './early-net.js';
 import type { NetDelta } from './early-net.js';
@@ -120,8 +120,14 @@ export class IncomingMigration {
   #closeWindow: (() => void) | undefined;
   /** The stream head a rehearsed tail is decoded after (decodeRehearsedTail). */
   #rehearsalHead: Uint8Array | undefined;
-  /** The helper threads' policies, put back when the switchover window closes (switchover-window.ts). */
+  /** The helper threads' policies, parked from the final pages, put back with the window (switchover-window.ts). */
   #restoreHelpers: (() => void) | undefined;
+
+  /** The switchover window's end (or a failure's, before it opened): the priority, the events, the helpers. */
+  #endWindow(): void {
+    this.#closeWindow?.();
+    this.#restoreHelpers?.();
+  }
   /** Between "running" and the bookkeeping that follows it (#complete). */
   #afterRunning: { timer: ReturnType<typeof setTimeout>; at: SwitchoverInstants } | undefined;
   #resolveDone!: (ok: boolean) => void;
@@ -211,23 +217,11 @@ export class IncomingMigration {
    * decoder's END, FULL and EOF paths and the vCPU and delta sections' codecs
    * otherwise first run inside the downtime (a profile of the destination
    * showed its thread in the interpreter and in inline-cache misses from the
-   * final pages to the first vCPU section). The head it needs (file header,
-   * RAM blocks) is built once.
+   * final pages to the first vCPU section). The head it needs is built once.
    */
   #decodeRehearsedTail(tail: Uint8Array): void {
-    const vm = this.#vm;
     try {
-      if (!this.#rehearsalHead) {
-        const enc = new StreamEncoder();
-        const ram = STOP_SECTION_IDS.ram;
-        enc.header();
-        enc.sectionHeader({ kind: 'start', sectionId: ram.sectionId, idstr: 'ram', instanceId: 0, version: ram.version });
-        enc.ramBlocks([{ idstr: RAM_BLOCK_NAME, usedLength: vm.memory.size }]).ramEos().footer(ram.sectionId);
-        // A page that names the block: the rehearsal's encoder names it once, and its later tails CONTINUE.
-        enc.sectionHeader({ kind: 'part', sectionId: ram.sectionId, idstr: 'ram', instanceId: 0, version: ram.version });
-        enc.ramZero(RAM_BLOCK_NAME, 0).ramEos().footer(ram.sectionId);
-        this.#rehearsalHead = enc.take();
-      }
+      this.#rehearsalHead ??= rehearsalStreamHead(STOP_SECTION_IDS.ram, this.#vm.memory.size);
       const d = new StreamDecoder({ resolve: (h) => this.#codec(h, { timed: false }), footers: 'auto', configuration: 'absent' });
       d.push(this.#rehearsalHead);
       d.push(tail);
@@ -482,11 +476,7 @@ export class IncomingMigration {
     // From here to the bookkeeping: the resumed guest's first packets (switchover-window.ts).
     // Not from the final pages' arrival: raising the priority there cost ~0.5 ms of downtime
     // (an interleaved A/B: the device sections began 2.2 ms after the source's last write, not 0.8).
-    const closeWindow = openSwitchoverWindow(vm);
-    this.#closeWindow = () => {
-      closeWindow();
-      this.#restoreHelpers?.();
-    };
+    this.#closeWindow = openSwitchoverWindow(vm);
     const t5 = nowMs();
     trace('incoming_running', undefined, t4);
     // What the device holds after the load, before the guest can change it
@@ -508,7 +498,7 @@ export class IncomingMigration {
   #complete(at: SwitchoverInstants, options: { announce: boolean }): void {
     if (this.#afterRunning) clearTimeout(this.#afterRunning.timer);
     this.#afterRunning = undefined;
-    this.#closeWindow?.();
+    this.#endWindow();
     const { t0, t1, t2, t4 } = at;
     const nic = this.#vm.nic;
     const announceFrom = nowMs();
@@ -539,8 +529,7 @@ export class IncomingMigration {
 
   #fail(err: unknown): void {
     if (this.#status === 'failed') return;
-    this.#closeWindow?.();
-    this.#restoreHelpers?.();
+    this.#endWindow();
     this.#error = describeError(err);
     this.#vm.log(`incoming migration failed: ${this.#error}`);
     this.#setStatus('failed');
@@ -580,8 +569,7 @@ export class IncomingMigration {
     this.#closed = true;
     // The guest ran here: the migration completed, whatever comes next.
     if (this.#afterRunning) this.#complete(this.#afterRunning.at, { announce: false });
-    this.#closeWindow?.();
-    this.#restoreHelpers?.();
+    this.#endWindow();
     this.#announce?.stop();
     this.#stopFile?.();
     void this.#listener?.close();

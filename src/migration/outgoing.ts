@@ -27,14 +27,14 @@ import type { SectionHeader } from '../stream/index.js';
 import type { VmState, Vmsd, VmstateContext } from '../vmstate/index.js';
 import { PageScanner, allPages, pagesOf } from './ram-pages.js';
 import { SEND_BUFFER_BYTES, StreamSender, sleep } from './stream-sender.js';
-import { encodeDeviceSections, rehearseStopEncoding, vmdescJson, writeFullSection } from './stop-encoding.js';
+import { encodeDeviceSections, rehearseStopEncoding, vmdescJson, writeFullSection, writeRamStart } from './stop-encoding.js';
 import { openSwitchoverWindow } from './switchover-window.js';
 import type { EarlyInForce, StopSectionIds, WrittenSection } from './stop-encoding.js';
 import type { VirtioSavedState } from '../virtio/index.js';
 import { ReturnPathDecoder } from './return-path.js';
 import type { DestinationReport } from './return-path.js';
 import type { MigrationUri } from './uri.js';
-import { GUEST_SECTION_IDSTR, RAM_BLOCK_NAME, guestSectionVmsd } from './vmig-sections.js';
+import { GUEST_SECTION_IDSTR, guestSectionVmsd } from './vmig-sections.js';
 import type { GuestSectionState } from './vmig-sections.js';
 import { emptyRamStats, nowMs } from './migration-types.js';
 import { attributeDestinationPhases, outgoingInfo } from './outgoing-report.js';
@@ -138,7 +138,7 @@ export class OutgoingMigration {
       },
       race: (p) => this.#race(p),
       ram: this.#ram,
-      ramSection: { sectionId: SECTION_ID.ram, version: RAM_VERSION },
+      ramSection: STOP_SECTION_IDS.ram,
     });
     this.done = this.#run();
   }
@@ -309,8 +309,7 @@ export class OutgoingMigration {
     const vm = this.#vm;
     // Dirty logging starts now: the first pass sends every page anyway.
     vm.memory.dirty.fetchAndClear();
-    enc.sectionHeader({ kind: 'start', sectionId: SECTION_ID.ram, idstr: 'ram', instanceId: 0, version: RAM_VERSION });
-    enc.ramBlocks([{ idstr: RAM_BLOCK_NAME, usedLength: vm.memory.size }]).ramEos().footer(SECTION_ID.ram);
+    writeRamStart(enc, STOP_SECTION_IDS.ram, vm.memory.size);
     this.#ram.dirtySyncCount = 1;
     if (this.#opts.capabilities.has('events')) vm.emitEvent('MIGRATION_PASS', { pass: 1 });
   }

@@ -18,8 +18,8 @@ import { StreamEncoder as Encoder } from '../stream/index.js';
 import type { VirtioSavedState } from '../virtio/index.js';
 import type { MigratableVm } from './migration-types.js';
 import { netDeltaVmsd } from './early-net.js';
-import { encodeDeviceSections, rehearseStopEncoding } from './stop-encoding.js';
-import { RAM_BLOCK_NAME, VCPU_SECTION_IDSTR, vcpuSectionVmsd } from './vmig-sections.js';
+import { encodeDeviceSections, rehearsalStreamHead, rehearseStopEncoding } from './stop-encoding.js';
+import { VCPU_SECTION_IDSTR, vcpuSectionVmsd } from './vmig-sections.js';
 import type { SectionWriter } from './stop-encoding.js';
 
 const IDS = { vcpu: 10, nic: 40, ram: { sectionId: 2, version: 4 } };
@@ -106,13 +106,6 @@ test('each full rehearsal run hands over the stream tail it wrote, which decodes
   await rehearseStopEncoding(vm, IDS, { policy: 'per-delta', sent: h.device.saveState() }, { runs: 3, onEncoded: (t) => tails.push(t) });
   assert.equal(tails.length, 3, 'one per full run (the piece-by-piece first pass hands over nothing)');
   for (const tail of tails) {
-    // What a destination puts before a rehearsed tail: the file header, the RAM blocks, a page naming the block.
-    const head = new Encoder();
-    head.header();
-    head.sectionHeader({ kind: 'start', sectionId: IDS.ram.sectionId, idstr: 'ram', instanceId: 0, version: IDS.ram.version });
-    head.ramBlocks([{ idstr: RAM_BLOCK_NAME, usedLength: h.memory.size }]).ramEos().footer(IDS.ram.sectionId);
-    head.sectionHeader({ kind: 'part', sectionId: IDS.ram.sectionId, idstr: 'ram', instanceId: 0, version: IDS.ram.version });
-    head.ramZero(RAM_BLOCK_NAME, 0).ramEos().footer(IDS.ram.sectionId);
     const codec = (vmsd: Vmsd): SectionCodec => ({
       load: (r, hd) => {
         const st: VmState = {};
@@ -126,7 +119,8 @@ test('each full rehearsal run hands over the stream tail it wrote, which decodes
       configuration: 'absent',
       resolve: (hd) => (hd.idstr === VCPU_SECTION_IDSTR ? codec(vcpuSectionVmsd) : hd.idstr.endsWith('-delta') ? codec(netDeltaVmsd) : undefined),
     });
-    d.push(head.take());
+    // What a destination puts before a rehearsed tail.
+    d.push(rehearsalStreamHead(IDS.ram, h.memory.size));
     const items = d.push(tail);
     const sections = items.filter((i) => i.type === 'device-state').map((i) => (i as { header: SectionHeader }).header.idstr);
     assert.deepEqual(sections, ['vmig-vcpu', 'vmig-vcpu', '0000:00:02.0/virtio-net-delta']);

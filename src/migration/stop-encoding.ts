@@ -28,7 +28,7 @@ import { emptyRamStats } from './migration-types.js';
 import type { MigratableVm } from './migration-types.js';
 import { PageScanner, pagesOf } from './ram-pages.js';
 import { StreamSender } from './stream-sender.js';
-import { VCPU_SECTION_IDSTR, vcpuSectionVmsd } from './vmig-sections.js';
+import { RAM_BLOCK_NAME, VCPU_SECTION_IDSTR, vcpuSectionVmsd } from './vmig-sections.js';
 import type { VcpuSectionState } from './vmig-sections.js';
 
 /** Writes one full section (the real stop also records it for the vmdesc). */
@@ -102,6 +102,26 @@ export function encodeDeviceSections(enc: StreamEncoder, vm: MigratableVm, ids: 
   }
   enc.eof();
   return out;
+}
+
+/** The RAM section's START: the block list (one block, guest RAM), then EOS. */
+export function writeRamStart(enc: StreamEncoder, ram: StopSectionIds['ram'], ramBytes: number): void {
+  enc.sectionHeader({ kind: 'start', sectionId: ram.sectionId, idstr: 'ram', instanceId: 0, version: ram.version });
+  enc.ramBlocks([{ idstr: RAM_BLOCK_NAME, usedLength: ramBytes }]).ramEos().footer(ram.sectionId);
+}
+
+/**
+ * What a rehearsed tail decodes after: the file header, the RAM blocks, and
+ * one page that names the block (the rehearsal's encoder names it once; its
+ * later tails CONTINUE).
+ */
+export function rehearsalStreamHead(ram: StopSectionIds['ram'], ramBytes: number): Uint8Array {
+  const enc = new Encoder();
+  enc.header();
+  writeRamStart(enc, ram, ramBytes);
+  enc.sectionHeader({ kind: 'part', sectionId: ram.sectionId, idstr: 'ram', instanceId: 0, version: ram.version });
+  enc.ramZero(RAM_BLOCK_NAME, 0).ramEos().footer(ram.sectionId);
+  return enc.take();
 }
 
 /** Pages a rehearsal encodes as the final pass: few enough that no batch is ever flushed. */
