@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 import { Vcpu } from './vcpu-handle.js';
 import type { MmioHandler } from './vcpu-handle.js';
 import { RunState } from './vcpu-protocol.js';
-import { processThreadIds } from '../host/index.js';
+import { processThreadIds } from '../host/testing/parked-thread.js';
 
 const kernelUrl = new URL('./testing/probe-kernel.js', import.meta.url);
 

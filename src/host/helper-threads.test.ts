@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { SCHED_IDLE, SCHED_OTHER, helperThreads, idleHelperThreads, processThreadIds, setHelperThreads, threadPolicy } from './helper-threads.js';
+import { SCHED_IDLE, SCHED_OTHER, helperThreads, idleHelperThreads, setHelperThreads, threadPolicy } from './helper-threads.js';
 import { native } from './native.js';
-import { parkedThread } from './testing/parked-thread.js';
+import { parkedThread, processThreadIds } from './testing/parked-thread.js';
 
 test('the process\'s thread ids include the main thread\'s (the process id) and a worker\'s', async () => {
   const t = await parkedThread();

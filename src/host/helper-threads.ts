@@ -22,7 +22,7 @@
  * showed it). setHelperThreads does that work, and runs the path once.
  */
 
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 
 import { native } from './native.js';
 
@@ -35,15 +35,6 @@ const CAP_SYS_NICE = 23n;
 
 let helpers: readonly number[] = [];
 let capable = false;
-
-/** This process's thread ids (Linux TIDs); empty where /proc is missing. */
-export function processThreadIds(): number[] {
-  try {
-    return readdirSync('/proc/self/task').map(Number).filter((t) => Number.isInteger(t) && t > 0);
-  } catch {
-    return [];
-  }
-}
 
 function hasCapSysNice(): boolean {
   try {

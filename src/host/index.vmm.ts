@@ -9,7 +9,7 @@ export { MemfdRegion, MEMFD_REGION_MAX_BYTES, hostPageSize } from './memfd-regio
 export { copyBytes, NATIVE_COPY_MIN_BYTES } from './copy-bytes.js';
 export { currentThreadId } from './thread-id.js';
 export { raiseThreadPriority, requestThreadSlice, setThreadNice } from './thread-slice.js';
-export { idleHelperThreads, setHelperThreads, helperThreads, processThreadIds, threadPolicy, SCHED_OTHER, SCHED_BATCH, SCHED_IDLE } from './helper-threads.js';
+export { idleHelperThreads, setHelperThreads, helperThreads, threadPolicy, SCHED_OTHER, SCHED_BATCH, SCHED_IDLE } from './helper-threads.js';
 export { keepCompiledCode } from './code-retention.js';
 export { readInputFile, openConsoleFile, stderrSink, makeTempDir, removeTree, readTextIfExists } from './files.js';
 export type { TextSink } from './files.js';

@@ -4,7 +4,13 @@
  * switchover: a thread whose policy vmig changes, not one it runs code on).
  */
 
+import { readdirSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
+
+/** This process's thread ids (Linux TIDs). */
+export function processThreadIds(): number[] {
+  return readdirSync('/proc/self/task').map(Number);
+}
 
 export interface ParkedThread {
   tid: number;
