@@ -28,6 +28,7 @@ import { after, before, describe, test } from 'node:test';
 import type { VmProcess, VmSpec } from '../src/cli/vm-process.js';
 import { analyzeStream } from '../src/cli/stream-analysis.js';
 import { readInputFile } from '../src/host/index.js';
+import { holdsCpuLatencyRequest } from './support/cpu-latency.js';
 import { MigrationProxy } from './support/migration-proxy.js';
 import type { ProxyActions } from './support/migration-proxy.js';
 import { netnsUnavailableReason } from './support/netns.js';
@@ -73,6 +74,7 @@ describe('migration through file: and failure semantics', { skip }, () => {
   /** The source after a failed or cancelled migration: running, answering, memory verified clean. */
   async function sourceSurvived(): Promise<void> {
     assert.deepEqual(await source.qmp.execute('query-status'), { status: 'running', running: true, singlestep: false });
+    assert.equal(holdsCpuLatencyRequest(source.pid), false, 'the failed migration dropped its CPU latency request');
     await assertGuestVerifies(source, 'the source guest');
     const ping = lab.ns.exec('ping', ['-c', '2', '-i', '0.2', '-W', '1', lab.ns.guest]);
     assert.match(ping, /2 received/);
@@ -101,10 +103,11 @@ describe('migration through file: and failure semantics', { skip }, () => {
     const q = source.qmp;
     assert.deepEqual(await q.execute('query-migrate'), {});
     assert.deepEqual(await q.execute('query-migrate-parameters'), {
-      'downtime-limit': 300, 'max-bandwidth': 134217728, 'announce-initial': 50, 'announce-max': 550, 'announce-rounds': 5, 'announce-step': 100, 'x-vmig-record-device-state': false,
+      'downtime-limit': 300, 'max-bandwidth': 134217728, 'announce-initial': 50, 'announce-max': 550, 'announce-rounds': 5, 'announce-step': 100, 'x-vmig-cpu-latency': 0, 'x-vmig-record-device-state': false,
     });
     await assert.rejects(q.execute('migrate-set-parameters', { 'downtime-limit': 2_000_001 }), /Parameter 'downtime_limit' expects an integer in the range of 0 to 2000000 milliseconds/);
     await assert.rejects(q.execute('migrate-set-parameters', { 'announce-step': 0 }), /Parameter 'announce_step' expects an integer in the range of 1 to 10000 milliseconds/);
+    await assert.rejects(q.execute('migrate-set-parameters', { 'x-vmig-cpu-latency': -2 }), /Parameter 'x_vmig_cpu_latency' expects an integer in the range of -1 \(no request\) to 2000000000 microseconds/);
     await assert.rejects(q.execute('migrate-set-parameters', { 'multifd-channels': 4 }), /Parameter 'multifd-channels' is unexpected/);
     assert.equal(((await q.execute('query-migrate-parameters')) as Record<string, number>)['downtime-limit'], 300, 'a refused call changed nothing');
     const cap = (capability: string, state: boolean) => ({ capability, state });

@@ -13,6 +13,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { UdpProbe } from '../src/host/index.js';
 import type { VmSpec } from '../src/cli/vm-process.js';
+import { cpuLatencyGrantable, holdsCpuLatencyRequest } from './support/cpu-latency.js';
 import { netnsUnavailableReason } from './support/netns.js';
 import { VmLab, assertGuestVerifies } from './support/vm-lab.js';
 
@@ -58,7 +59,10 @@ describe('20 live migrations back and forth over tcp', { skip }, () => {
         await next.qmp.execute('migrate-set-parameters', { 'x-vmig-record-device-state': true });
         const before = await cur.guestStatus();
         await probe.mark();
-        const out = await cur.migrate(`tcp:127.0.0.1:${port}`, { parameters: PARAMS });
+        // The last migration asks nothing of the host (x-vmig-cpu-latency -1, on both sides).
+        const noRequest = i === ROUNDS - 1;
+        if (noRequest) await next.qmp.execute('migrate-set-parameters', { 'x-vmig-cpu-latency': -1 });
+        const out = await cur.migrate(`tcp:127.0.0.1:${port}`, { parameters: noRequest ? { ...PARAMS, 'x-vmig-cpu-latency': -1 } : PARAMS });
         const completedAt = Date.now();
         assert.equal(out.status, 'completed', `migration ${i + 1}: ${JSON.stringify(out.info)}\n${cur.log}\n${next.log}`);
         assert.deepEqual(await cur.qmp.execute('query-status'), { status: 'postmigrate', running: false, singlestep: false });
@@ -70,6 +74,11 @@ describe('20 live migrations back and forth over tcp', { skip }, () => {
         assert.deepEqual(loaded, sent, `migration ${i + 1}: the destination's virtio-net state differs from the source's`);
         // The switchover's raised priority (switchover-priority.ts) is back to normal on both sides.
         assert.deepEqual([eventLoopNice(cur.pid), eventLoopNice(next.pid)], [0, 0], `migration ${i + 1}: the event-loop threads' nice values after the switchover`);
+        // Both sides asked the host for polling idle CPUs (granted as root), and dropped the request at the end.
+        const xv = out.info['x-vmig'] as { 'cpu-latency'?: unknown; destination: { cpuLatency?: unknown } };
+        const asked = noRequest ? undefined : { 'requested-us': 0, held: cpuLatencyGrantable() };
+        assert.deepEqual([xv['cpu-latency'], xv.destination.cpuLatency], [asked, asked], `migration ${i + 1}: the CPU latency requests`);
+        assert.deepEqual([holdsCpuLatencyRequest(cur.pid), holdsCpuLatencyRequest(next.pid)], [false, false], `migration ${i + 1}: a CPU latency request outlived its migration`);
         assert.equal(await cur.quit(), 0);
 
         // The guest carries on: its verifier keeps checking pages and finds no stale one.

@@ -7,6 +7,7 @@
  */
 export { MemfdRegion, MEMFD_REGION_MAX_BYTES, hostPageSize } from './memfd-region.js';
 export { copyBytes, NATIVE_COPY_MIN_BYTES } from './copy-bytes.js';
+export { CpuLatencyRequest, CPU_LATENCY_MAX_US } from './cpu-latency.js';
 export { currentThreadId } from './thread-id.js';
 export { raiseThreadPriority, requestThreadSlice, setThreadNice } from './thread-slice.js';
 export { idleHelperThreads, setHelperThreads, helperThreads, threadPolicy, SCHED_OTHER, SCHED_BATCH, SCHED_IDLE } from './helper-threads.js';

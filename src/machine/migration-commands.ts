@@ -13,6 +13,7 @@
 import { describeError } from '../core/index.js';
 import { QmpError } from '../control/index.js';
 import type { QmpCommandRegistry } from '../control/index.js';
+import { CPU_LATENCY_MAX_US } from '../host/index.vmm.js';
 import { MIGRATION_CAPABILITIES, DEFAULT_PARAMETERS, SUPPORTED_CAPABILITIES, announceSelf, parseMigrationUri } from '../migration/index.control.js';
 import type { MigratableVm, MigrationCapability, MigrationParameters, MigrationUri } from '../migration/index.control.js';
 import type { IncomingMigration, OutgoingMigration } from '../migration/index.js';
@@ -36,6 +37,7 @@ const PARAMETER_NAMES: [Exclude<keyof MigrationParameters, 'recordDeviceState'>,
   ['announceMaxMs', 'announce-max'],
   ['announceRounds', 'announce-rounds'],
   ['announceStepMs', 'announce-step'],
+  ['cpuLatencyUs', 'x-vmig-cpu-latency'],
 ];
 
 export class MigrationController {
@@ -68,6 +70,7 @@ export class MigrationController {
       announce: this.#announceParams(),
       events: () => this.capabilities.has('events'),
       recordDeviceState: () => this.parameters.recordDeviceState,
+      cpuLatencyUs: () => this.parameters.cpuLatencyUs,
     });
     this.incoming = inc;
     await inc.start();
@@ -161,7 +164,7 @@ export class MigrationController {
     });
     r.register<Record<string, number> & { 'x-vmig-record-device-state'?: boolean }>({
       name: 'migrate-set-parameters',
-      args: { '*downtime-limit': 'uint64', '*max-bandwidth': 'size', '*announce-initial': 'size', '*announce-max': 'size', '*announce-rounds': 'size', '*announce-step': 'size', '*x-vmig-record-device-state': 'bool' },
+      args: { '*downtime-limit': 'uint64', '*max-bandwidth': 'size', '*announce-initial': 'size', '*announce-max': 'size', '*announce-rounds': 'size', '*announce-step': 'size', '*x-vmig-record-device-state': 'bool', '*x-vmig-cpu-latency': 'int' },
       handler: (a) => {
         const check = (name: string, max: number, what: string, min = 0) => {
           const v = a[name];
@@ -172,6 +175,7 @@ export class MigrationController {
         check('announce-max', 100_000, 'an integer in the range of 0 to 100000 milliseconds');
         check('announce-rounds', 1000, 'an integer in the range of 0 to 1000');
         check('announce-step', 10_000, 'an integer in the range of 1 to 10000 milliseconds', 1);
+        check('x-vmig-cpu-latency', CPU_LATENCY_MAX_US, `an integer in the range of -1 (no request) to ${CPU_LATENCY_MAX_US} microseconds`, -1);
         // Applied together, after every check: a refused call changes nothing. A running migration sees the new values at once.
         for (const [key, name] of PARAMETER_NAMES) if (a[name] !== undefined) (this.parameters[key] as number) = a[name]!;
         if (a['x-vmig-record-device-state'] !== undefined) this.parameters.recordDeviceState = a['x-vmig-record-device-state'];

@@ -34,6 +34,8 @@ import { announceSelf } from './self-announce.js';
 import { STOP_SECTION_IDS } from './outgoing.js';
 import { rehearsalStreamHead, rehearseStopEncoding } from './stop-encoding.js';
 import { openSwitchoverWindow } from './switchover-window.js';
+import { holdMigrationCpuLatency } from './cpu-latency-hold.js';
+import type { CpuLatencyHold } from './cpu-latency-hold.js';
 import { applyEarlySwitchover, netDeltaVmsd } from './early-net.js';
 import type { NetDelta } from './early-net.js';
 import { warmUpNetPaths, warmUpResync } from './warm-up.js';
@@ -46,6 +48,8 @@ export interface IncomingOptions {
   announce: AnnounceParams;
   /** Save the loaded virtio-net state back before resuming (x-vmig-record-device-state). */
   recordDeviceState: () => boolean;
+  /** The CPU wake-up latency to ask of the host while the stream is read (x-vmig-cpu-latency; -1 or absent: none). */
+  cpuLatencyUs?: () => number;
   /** Emit MIGRATION events beyond the initial `setup` (capability `events`). */
   events: () => boolean;
 }
@@ -122,6 +126,8 @@ export class IncomingMigration {
   #rehearsalHead: Uint8Array | undefined;
   /** The helper threads' policies, parked from the final pages, put back with the window (switchover-window.ts). */
   #restoreHelpers: (() => void) | undefined;
+  /** From the accepted connection (or the file opened) to the end, whichever it is (cpu-latency-hold.ts). */
+  #cpuLatency: CpuLatencyHold | undefined;
 
   /** The switchover window's end (or a failure's, before it opened): the priority, the events, the helpers. */
   #endWindow(): void {
@@ -166,6 +172,7 @@ export class IncomingMigration {
     if (Object.keys(this.#phases).length > 0) x['downtime-phases'] = phasesJson(this.#phases);
     // The early section is in the device (loadProvisional) from here on: what a host command on this side now meets.
     if (this.#earlyState) x['early-mig'] = { 'early-loaded': true, 'setup-load-ms': round3(this.#earlySetupMs) };
+    if (this.#cpuLatency?.report) x['cpu-latency'] = this.#cpuLatency.report;
     if (Object.keys(x).length > 0) out['x-vmig'] = x;
     return out;
   }
@@ -199,12 +206,14 @@ export class IncomingMigration {
     const handlers = { onData: (c: Uint8Array) => this.#onData(c), onClose: (e?: Error) => this.#onClose(e) };
     if (u.kind === 'file') {
       this.listeningUri = formatMigrationUri(u);
+      this.#cpuLatency = holdMigrationCpuLatency(this.#opts.cpuLatencyUs?.() ?? -1);
       this.#stopFile = readMigrationFile(u.path, handlers).stop;
       return;
     }
     this.#listener = await listenMigration(u.kind === 'tcp' ? { kind: 'tcp', host: u.host, port: u.port } : { kind: 'unix', path: u.path }, (link) => {
       this.#link = link;
       trace('incoming_accepted');
+      this.#cpuLatency = holdMigrationCpuLatency(this.#opts.cpuLatencyUs?.() ?? -1);
       void this.#listener?.close();
       return handlers;
     });
@@ -521,7 +530,9 @@ export class IncomingMigration {
     if (this.#delta) {
       report.early = { setupLoadMs: this.#earlySetupMs, downtimeLoadMs: this.#deltaDecodeMs + (t2 - t0), changed: this.#delta.changed, fullReload: this.#delta.fullReload };
     }
+    if (this.#cpuLatency?.report) report.cpuLatency = this.#cpuLatency.report;
     if (this.#returnPath) this.#reply({ type: 'report', report });
+    this.#cpuLatency?.release();
     this.#finishLink();
     this.#setStatus('completed');
     this.#resolveDone(true);
@@ -530,6 +541,7 @@ export class IncomingMigration {
   #fail(err: unknown): void {
     if (this.#status === 'failed') return;
     this.#endWindow();
+    this.#cpuLatency?.release();
     this.#error = describeError(err);
     this.#vm.log(`incoming migration failed: ${this.#error}`);
     this.#setStatus('failed');
@@ -570,6 +582,7 @@ export class IncomingMigration {
     // The guest ran here: the migration completed, whatever comes next.
     if (this.#afterRunning) this.#complete(this.#afterRunning.at, { announce: false });
     this.#endWindow();
+    this.#cpuLatency?.release();
     this.#announce?.stop();
     this.#stopFile?.();
     void this.#listener?.close();

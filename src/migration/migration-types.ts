@@ -36,6 +36,13 @@ export interface MigrationParameters {
    * can be compared with what the source sent. Costs ~1 ms of downtime: off by default.
    */
   recordDeviceState: boolean;
+  /**
+   * vmig's own (x-vmig-cpu-latency): the CPU wake-up latency (µs) this VMM
+   * asks of the host while it migrates, either side (host/cpu-latency.ts); 0,
+   * the default, makes idle CPUs poll; -1 makes no request. Root only: elsewhere
+   * nothing is asked, and query-migrate says so.
+   */
+  cpuLatencyUs: number;
 }
 
 export const DEFAULT_PARAMETERS: Readonly<MigrationParameters> = {
@@ -46,6 +53,7 @@ export const DEFAULT_PARAMETERS: Readonly<MigrationParameters> = {
   announceRounds: 5,
   announceStepMs: 100,
   recordDeviceState: false,
+  cpuLatencyUs: 0,
 };
 
 /** The VM as the migration engine drives it (implemented by the machine layer's Vm). */

@@ -5,6 +5,7 @@
  * engine that produces them (outgoing.ts).
  */
 
+import type { CpuLatencyReport } from './cpu-latency-hold.js';
 import type { EarlyPolicy } from './early-net.js';
 import type { DestinationReport } from './return-path.js';
 import type { MigrationUri } from './uri.js';
@@ -41,6 +42,7 @@ export interface OutgoingFigures {
   phases: DowntimePhases;
   early: EarlyOutcome | undefined;
   destReport: DestinationReport | undefined;
+  cpuLatency?: CpuLatencyReport | undefined;
 }
 
 /** query-migrate, QEMU's members plus `x-vmig`. */
@@ -83,6 +85,7 @@ export function outgoingInfo(f: OutgoingFigures): Record<string, unknown> {
     };
   }
   if (f.destReport?.netDowntimeMs !== undefined) x['destination-net-downtime-ms'] = round3(f.destReport.netDowntimeMs);
+  if (f.cpuLatency) x['cpu-latency'] = f.cpuLatency;
   if (f.destReport) x.destination = f.destReport;
   out['x-vmig'] = x;
   return out;

@@ -29,6 +29,8 @@ import { PageScanner, allPages, pagesOf } from './ram-pages.js';
 import { SEND_BUFFER_BYTES, StreamSender, sleep } from './stream-sender.js';
 import { encodeDeviceSections, rehearseStopEncoding, vmdescJson, writeFullSection, writeRamStart } from './stop-encoding.js';
 import { openSwitchoverWindow } from './switchover-window.js';
+import { holdMigrationCpuLatency } from './cpu-latency-hold.js';
+import type { CpuLatencyHold } from './cpu-latency-hold.js';
 import type { EarlyInForce, StopSectionIds, WrittenSection } from './stop-encoding.js';
 import type { VirtioSavedState } from '../virtio/index.js';
 import { ReturnPathDecoder } from './return-path.js';
@@ -110,6 +112,7 @@ export class OutgoingMigration {
   #destHello: DestinationReport['hello'];
   #early: EarlyOutcome | undefined;
   #earlyState: VirtioSavedState | undefined;
+  #cpuLatency: CpuLatencyHold | undefined;
   /** The virtio-net state as it was saved at the stop (for comparison with the destination's). */
   sentNetState: VmState | undefined;
   readonly done: Promise<void>;
@@ -180,6 +183,7 @@ export class OutgoingMigration {
       phases: this.#phases,
       early: this.#early,
       destReport: this.#destReport,
+      cpuLatency: this.#cpuLatency?.report,
     });
   }
 
@@ -192,6 +196,8 @@ export class OutgoingMigration {
   async #run(): Promise<void> {
     this.#startedAt = nowMs();
     this.#setStatus('setup');
+    // Held until the migration ends, whichever way (cpu-latency-hold.ts).
+    this.#cpuLatency = holdMigrationCpuLatency(this.#opts.parameters.cpuLatencyUs);
     try {
       await this.#race(this.#open());
       trace('migrate_setup');
@@ -212,6 +218,8 @@ export class OutgoingMigration {
       this.#complete();
     } catch (err) {
       this.#failed(err);
+    } finally {
+      this.#cpuLatency?.release();
     }
   }
 
