@@ -843,6 +843,90 @@ napi_value CopyBytes(napi_env env, napi_callback_info info) {
   return nullptr;  // undefined
 }
 
+// harvestBits(shared: Uint32Array, out: Uint32Array): number
+// bitIndices(a: Uint32Array, b: Uint32Array | null, out: Uint32Array): number
+//
+// The dirty bitmap's two scans of a migration's stop (memory/dirty-bitmap.ts,
+// migration/ram-pages.ts): take every word of the shared bitmap (an atomic
+// exchange for each non-zero one, so a bit another thread sets meanwhile is
+// in this harvest or the next, never lost), and list the bits set in one or
+// two harvests. In JavaScript both ran cold at the stop — a VMM is a
+// migration source once — and took 0.6 ms of the downtime for 2048 words
+// (a 256 MiB guest); optimised they take ~70 us, here a few.
+// harvestBits returns the number of bits harvested. bitIndices writes the
+// indices of the bits set in a | b, ascending, into out (as many as fit)
+// and returns how many are set: called with an empty `out`, it counts.
+bool GetWords(napi_env env, napi_value value, const char* name, uint32_t** words, size_t* count) {
+  bool is_typed_array = false;
+  if (napi_is_typedarray(env, value, &is_typed_array) != napi_ok) {
+    ThrowNapi(env, "napi_is_typedarray");
+    return false;
+  }
+  napi_typedarray_type type = napi_int8_array;
+  void* data = nullptr;
+  if (is_typed_array && napi_get_typedarray_info(env, value, &type, count, &data, nullptr, nullptr) != napi_ok) {
+    ThrowNapi(env, "napi_get_typedarray_info");
+    return false;
+  }
+  if (!is_typed_array || type != napi_uint32_array) {
+    Throw(env, ErrorKind::kTypeError, "ERR_HOST_INVALID_ARG_TYPE", std::string(name) + " must be a Uint32Array");
+    return false;
+  }
+  *words = static_cast<uint32_t*>(data);
+  return true;
+}
+
+napi_value HarvestBits(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!GetArgs(env, info, 2, argv)) return kThrown;
+  uint32_t* shared = nullptr;
+  uint32_t* out = nullptr;
+  size_t n = 0;
+  size_t m = 0;
+  if (!GetWords(env, argv[0], "shared", &shared, &n) || !GetWords(env, argv[1], "out", &out, &m)) return kThrown;
+  if (m != n) return Throw(env, ErrorKind::kRangeError, "ERR_HOST_OUT_OF_RANGE", "out must have as many words as shared");
+  uint64_t bits = 0;
+  for (size_t w = 0; w < n; w++) {
+    // A plain load first: most words are clean, and a locked exchange on
+    // them would only slow the writers sharing the cache line.
+    uint32_t v = __atomic_load_n(&shared[w], __ATOMIC_RELAXED);
+    if (v != 0) v = __atomic_exchange_n(&shared[w], 0u, __ATOMIC_SEQ_CST);
+    out[w] = v;
+    bits += static_cast<uint64_t>(__builtin_popcount(v));
+  }
+  return NewCount(env, static_cast<ssize_t>(bits));
+}
+
+napi_value BitIndices(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!GetArgs(env, info, 3, argv)) return kThrown;
+  uint32_t* a = nullptr;
+  uint32_t* b = nullptr;
+  uint32_t* out = nullptr;
+  size_t n = 0;
+  size_t nb = 0;
+  size_t capacity = 0;
+  napi_valuetype b_type = napi_undefined;
+  if (napi_typeof(env, argv[1], &b_type) != napi_ok) return ThrowNapi(env, "napi_typeof");
+  if (!GetWords(env, argv[0], "a", &a, &n)) return kThrown;
+  if (b_type != napi_null && b_type != napi_undefined) {
+    if (!GetWords(env, argv[1], "b", &b, &nb)) return kThrown;
+    if (nb != n) return Throw(env, ErrorKind::kRangeError, "ERR_HOST_OUT_OF_RANGE", "b must have as many words as a");
+  }
+  if (!GetWords(env, argv[2], "out", &out, &capacity)) return kThrown;
+  if (n > (static_cast<size_t>(UINT32_MAX) + 1) / 32) return Throw(env, ErrorKind::kRangeError, "ERR_HOST_OUT_OF_RANGE", "a has more bits than a u32 index can name");
+  size_t k = 0;
+  for (size_t w = 0; w < n; w++) {
+    uint32_t v = a[w] | (b != nullptr ? b[w] : 0u);
+    while (v != 0) {
+      if (k < capacity) out[k] = static_cast<uint32_t>(w * 32 + static_cast<size_t>(__builtin_ctz(v)));
+      k++;
+      v &= v - 1;
+    }
+  }
+  return NewCount(env, static_cast<ssize_t>(k));
+}
+
 // fdReadv(fd, views: ArrayBufferView[], table: Uint32Array, count: number): number
 // fdWritev(fd, views, table, count): number
 // See GetIovec for the table. A TAP fd reads or writes one whole frame per call.
@@ -1687,6 +1771,8 @@ constexpr Export kExports[] = {
     {"setThreadPolicy", SetThreadPolicy},
     {"pageSize", PageSize},
     {"copyBytes", CopyBytes},
+    {"harvestBits", HarvestBits},
+    {"bitIndices", BitIndices},
     {"fdRead", FdRead},
     {"fdWrite", FdWrite},
     {"fdReadv", FdReadv},

@@ -6,6 +6,7 @@
  * here is also exported by index.ts.
  */
 export { MemfdRegion, MEMFD_REGION_MAX_BYTES, hostPageSize } from './memfd-region.js';
+export { bitIndices, harvestBits } from './bit-words.js';
 export { copyBytes, NATIVE_COPY_MIN_BYTES } from './copy-bytes.js';
 export { CpuLatencyRequest, CPU_LATENCY_MAX_US } from './cpu-latency.js';
 export { currentThreadId } from './thread-id.js';

@@ -72,6 +72,10 @@ export interface NativeAddon {
 
   /** memmove of `length` bytes between two views (shared or not), bounds-checked against both. */
   copyBytes(dst: ArrayBufferView, dstOffset: number, src: ArrayBufferView, srcOffset: number, length: number): void;
+  /** Move every word of `shared` into `out` (same length; atomic exchange with 0 where non-zero); returns the bits moved. */
+  harvestBits(shared: Uint32Array, out: Uint32Array): number;
+  /** Indices of the bits set in a | b, ascending, into `out` as far as it holds them; returns how many are set. */
+  bitIndices(a: Uint32Array, b: Uint32Array | null, out: Uint32Array): number;
   /** read(2) into bytes [offset, offset+length) of `buffer` (any ArrayBufferView, shared or not). */
   fdRead(fd: number, buffer: ArrayBufferView, offset: number, length: number): number;
   /** write(2) from bytes [offset, offset+length) of `buffer`. */
@@ -139,6 +143,8 @@ const NATIVE_EXPORTS = [
   'setThreadPolicy',
   'pageSize',
   'copyBytes',
+  'harvestBits',
+  'bitIndices',
   'fdRead',
   'fdWrite',
   'fdReadv',

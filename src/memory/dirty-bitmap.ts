@@ -21,6 +21,8 @@
  * land in the very bits pre-copy harvests, with no log sync step.
  */
 
+import { bitIndices, harvestBits } from '../host/index.memfd.js';
+
 /** Bits per bitmap word. */
 const WORD_BITS = 32;
 
@@ -84,6 +86,12 @@ export class DirtySnapshot implements Iterable<number> {
 
   toArray(): number[] {
     return [...this.pages()];
+  }
+
+  /** The dirty pages of this snapshot or `other` (over the same bitmap), ascending (native: host/bit-words.ts). */
+  pageList(other?: DirtySnapshot): Uint32Array {
+    if (other && other.words.length !== this.words.length) throw new RangeError(`snapshots of ${this.pageCount} and ${other.pageCount} pages cannot be merged`);
+    return bitIndices(this.words, other?.words);
   }
 }
 
@@ -176,13 +184,10 @@ export class DirtyBitmap {
    * write-then-mark order) and no write is ever missed.
    */
   fetchAndClear(): DirtySnapshot {
-    const words = this.#words;
-    const out = new Uint32Array(words.length);
-    for (let w = 0; w < words.length; w++) {
-      // A plain atomic load first: most words are clean and an exchange (a
-      // locked RMW) on them would only slow the writers sharing the line.
-      if (Atomics.load(words, w) !== 0) out[w] = Atomics.exchange(words, w, 0);
-    }
+    // In native code (host/bit-words.ts): a migration's stop harvests inside
+    // its downtime, before V8 has optimised a loop it ran a few dozen times.
+    const out = new Uint32Array(this.#words.length);
+    harvestBits(this.#words, out);
     return new DirtySnapshot(this.pageCount, out);
   }
 

@@ -60,29 +60,7 @@ export function allPages(pageCount: number): Uint32Array {
   return out;
 }
 
-/** The pages set in any of the snapshots, ascending. */
-export function pagesOf(...snapshots: DirtySnapshot[]): Uint32Array {
-  const first = snapshots[0];
-  if (!first) return new Uint32Array(0);
-  const words = first.words.slice();
-  for (const s of snapshots.slice(1)) for (let i = 0; i < words.length; i++) words[i]! |= s.words[i]!;
-  let n = 0;
-  for (let i = 0; i < words.length; i++) {
-    let v = words[i]!;
-    while (v !== 0) {
-      v &= v - 1;
-      n++;
-    }
-  }
-  const out = new Uint32Array(n);
-  let k = 0;
-  for (let i = 0; i < words.length; i++) {
-    let v = words[i]!;
-    while (v !== 0) {
-      const bit = 31 - Math.clz32(v & -v);
-      out[k++] = i * 32 + bit;
-      v = (v & (v - 1)) >>> 0;
-    }
-  }
-  return out;
+/** The pages set in `a` or `b`, ascending (the stop merges the last pass's remainder with what the guest dirtied since). */
+export function pagesOf(a: DirtySnapshot, b?: DirtySnapshot): Uint32Array {
+  return a.pageList(b);
 }
