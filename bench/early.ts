@@ -17,7 +17,7 @@
  * Needs root (netns, TAP).
  */
 
-import { MigrationSeries, median, percentile } from '../src/cli/migration-series.js';
+import { MigrationSeries, cpuLatencySummary, median, percentile } from '../src/cli/migration-series.js';
 import type { MigrationResult } from '../src/cli/migration-series.js';
 import { NetworkNamespace, UdpProbe, makeTempDir, netnsUnavailableReason, removeTree } from '../src/host/index.js';
 import { machineLine } from './machine.js';
@@ -102,7 +102,7 @@ try {
     }
     process.stdout.write(`\rround ${round + 1}/${WARMUP + RUNS}`);
   }
-  console.log('');
+  console.log(`\n${cpuLatencySummary([...results.values()].flat())}`);
   for (const scenario of SCENARIOS) {
     console.log(`\n### ${scenario}\n`);
     console.log('| mode | downtime median | p95 | stop → running median | max probe gap median | p95 | destination virtio-net work in downtime, median | full reloads | changed |');

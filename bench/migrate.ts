@@ -19,7 +19,7 @@
  * Needs root (netns, TAP).
  */
 
-import { MigrationSeries, median, percentile } from '../src/cli/migration-series.js';
+import { MigrationSeries, cpuLatencySummary, median, percentile } from '../src/cli/migration-series.js';
 import type { MigrationResult } from '../src/cli/migration-series.js';
 import { NetworkNamespace, SchedTrace, UdpProbe, makeTempDir, netnsUnavailableReason, removeTree, schedTraceUnavailableReason } from '../src/host/index.js';
 import type { VmProcess } from '../src/cli/vm-process.js';
@@ -112,6 +112,7 @@ try {
     if (i >= WARMUP) results.push(r);
   }
   const col = (f: (r: MigrationResult) => number) => results.map(f);
+  console.log(`\n${cpuLatencySummary(results)}`);
   console.log('\n| | median | p95 |\n|---|---|---|');
   console.log(`| downtime (ms) | ${fmt(median(col((r) => r.downtimeMs)))} | ${fmt(percentile(col((r) => r.downtimeMs), 0.95))} |`);
   console.log(`| stop → destination running, no return trip (ms) | ${fmt(median(col((r) => r.stopToRunningMs)))} | ${fmt(percentile(col((r) => r.stopToRunningMs), 0.95))} |`);

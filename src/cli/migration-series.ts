@@ -204,3 +204,15 @@ async function switchoverTimeline(src: VmProcess, dst: VmProcess, x: Record<stri
   }
   return { timeline: out, args };
 }
+
+/**
+ * For a bench's report: in how many of `results` idle CPUs polled
+ * (x-vmig-cpu-latency, a PM QoS request each VMM holds while it migrates;
+ * root only), as the source and the destination reported it.
+ */
+export function cpuLatencySummary(results: readonly MigrationResult[]): string {
+  const held = (x: unknown) => (x as { held?: boolean } | undefined)?.held === true;
+  const bySource = results.filter((r) => held(r.xvmig['cpu-latency'])).length;
+  const byDestination = results.filter((r) => held((r.xvmig.destination as { cpuLatency?: unknown } | undefined)?.cpuLatency)).length;
+  return `idle CPUs polling (x-vmig-cpu-latency 0, a PM QoS request held while migrating; root only): held by the source in ${bySource}/${results.length} migrations, by the destination in ${byDestination}/${results.length}`;
+}
