@@ -430,6 +430,27 @@ bool GetSpan(napi_env env, napi_value view, napi_value offset_value, napi_value 
 // Linux's UIO_MAXIOV; readv/writev refuse more segments.
 constexpr uint32_t kIovMax = IOV_MAX;
 
+// A Uint32Array argument: its words and how many (a TypeError for anything else).
+bool GetWords(napi_env env, napi_value value, const char* name, uint32_t** words, size_t* count) {
+  bool is_typed_array = false;
+  if (napi_is_typedarray(env, value, &is_typed_array) != napi_ok) {
+    ThrowNapi(env, "napi_is_typedarray");
+    return false;
+  }
+  napi_typedarray_type type = napi_int8_array;
+  void* data = nullptr;
+  if (is_typed_array && napi_get_typedarray_info(env, value, &type, count, &data, nullptr, nullptr) != napi_ok) {
+    ThrowNapi(env, "napi_get_typedarray_info");
+    return false;
+  }
+  if (!is_typed_array || type != napi_uint32_array) {
+    Throw(env, ErrorKind::kTypeError, "ERR_HOST_INVALID_ARG_TYPE", std::string(name) + " must be a Uint32Array");
+    return false;
+  }
+  *words = static_cast<uint32_t*>(data);
+  return true;
+}
+
 // The scatter list of fdReadv/fdWritev, without allocating per call: `views`
 // is a (reused) array of ArrayBufferViews and `table` a Uint32Array of
 // `count` triples (view index, byte offset, byte length). Guest buffers are
@@ -439,27 +460,12 @@ bool GetIovec(napi_env env, napi_value views, napi_value table_value, napi_value
               uint32_t* count_out) {
   uint32_t view_count = 0;
   if (!IsArray(env, views, "views", &view_count)) return false;
-  bool is_typed_array = false;
-  if (napi_is_typedarray(env, table_value, &is_typed_array) != napi_ok) {
-    ThrowNapi(env, "napi_is_typedarray");
-    return false;
-  }
-  napi_typedarray_type type = napi_int8_array;
+  uint32_t* table = nullptr;
   size_t table_length = 0;
-  void* table_data = nullptr;
-  if (is_typed_array &&
-      napi_get_typedarray_info(env, table_value, &type, &table_length, &table_data, nullptr, nullptr) != napi_ok) {
-    ThrowNapi(env, "napi_get_typedarray_info");
-    return false;
-  }
-  if (!is_typed_array || type != napi_uint32_array) {
-    Throw(env, ErrorKind::kTypeError, "ERR_HOST_INVALID_ARG_TYPE", "table must be a Uint32Array");
-    return false;
-  }
+  if (!GetWords(env, table_value, "table", &table, &table_length)) return false;
   double count = 0;
   double max_count = static_cast<double>(std::min<size_t>(kIovMax, table_length / 3));
   if (!GetInteger(env, count_value, "count", 0, max_count, &count)) return false;
-  const uint32_t* table = static_cast<const uint32_t*>(table_data);
 
   // Consecutive segments usually name the same view; look each one up once.
   uint32_t cached_index = UINT32_MAX;
@@ -856,25 +862,6 @@ napi_value CopyBytes(napi_env env, napi_callback_info info) {
 // harvestBits returns the number of bits harvested. bitIndices writes the
 // indices of the bits set in a | b, ascending, into out (as many as fit)
 // and returns how many are set: called with an empty `out`, it counts.
-bool GetWords(napi_env env, napi_value value, const char* name, uint32_t** words, size_t* count) {
-  bool is_typed_array = false;
-  if (napi_is_typedarray(env, value, &is_typed_array) != napi_ok) {
-    ThrowNapi(env, "napi_is_typedarray");
-    return false;
-  }
-  napi_typedarray_type type = napi_int8_array;
-  void* data = nullptr;
-  if (is_typed_array && napi_get_typedarray_info(env, value, &type, count, &data, nullptr, nullptr) != napi_ok) {
-    ThrowNapi(env, "napi_get_typedarray_info");
-    return false;
-  }
-  if (!is_typed_array || type != napi_uint32_array) {
-    Throw(env, ErrorKind::kTypeError, "ERR_HOST_INVALID_ARG_TYPE", std::string(name) + " must be a Uint32Array");
-    return false;
-  }
-  *words = static_cast<uint32_t*>(data);
-  return true;
-}
 
 napi_value HarvestBits(napi_env env, napi_callback_info info) {
   napi_value argv[2];
