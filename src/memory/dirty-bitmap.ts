@@ -66,18 +66,9 @@ export class DirtySnapshot implements Iterable<number> {
     return ((this.words[page >>> 5]! >>> (page & 31)) & 1) === 1;
   }
 
-  /** Dirty page indices in ascending order. */
+  /** Dirty page indices in ascending order (listed by the addon: host/bit-words.ts). */
   *pages(): IterableIterator<number> {
-    const words = this.words;
-    for (let w = 0; w < words.length; w++) {
-      let v = words[w]!;
-      while (v !== 0) {
-        // Lowest set bit first: ascending order within the word.
-        const bit = 31 - Math.clz32(v & -v);
-        yield w * WORD_BITS + bit;
-        v = (v & (v - 1)) >>> 0;
-      }
-    }
+    yield* bitIndices(this.words);
   }
 
   [Symbol.iterator](): IterableIterator<number> {
@@ -86,12 +77,6 @@ export class DirtySnapshot implements Iterable<number> {
 
   toArray(): number[] {
     return [...this.pages()];
-  }
-
-  /** The dirty pages of this snapshot or `other` (over the same bitmap), ascending (native: host/bit-words.ts). */
-  pageList(other?: DirtySnapshot): Uint32Array {
-    if (other && other.words.length !== this.words.length) throw new RangeError(`snapshots of ${this.pageCount} and ${other.pageCount} pages cannot be merged`);
-    return bitIndices(this.words, other?.words);
   }
 }
 

@@ -4,6 +4,7 @@
  * when to call them and where the bytes go.
  */
 
+import { bitIndices } from '../host/index.js';
 import type { GuestMemory } from '../memory/index.js';
 import type { DirtySnapshot } from '../memory/index.js';
 import type { StreamEncoder } from '../stream/index.js';
@@ -62,5 +63,6 @@ export function allPages(pageCount: number): Uint32Array {
 
 /** The pages set in `a` or `b`, ascending (the stop merges the last pass's remainder with what the guest dirtied since). */
 export function pagesOf(a: DirtySnapshot, b?: DirtySnapshot): Uint32Array {
-  return a.pageList(b);
+  if (b && b.words.length !== a.words.length) throw new RangeError(`snapshots of ${a.pageCount} and ${b.pageCount} pages cannot be merged`);
+  return bitIndices(a.words, b?.words);
 }
