@@ -129,10 +129,16 @@ export class IncomingMigration {
   /** From the accepted connection (or the file opened) to the end, whichever it is (cpu-latency-hold.ts). */
   #cpuLatency: CpuLatencyHold | undefined;
 
-  /** The switchover window's end (or a failure's, before it opened): the priority, the events, the helpers. */
-  #endWindow(): void {
+  /**
+   * The end of this side's migration, whichever way: what it holds of the
+   * host let go — the switchover window's priority and events, the parked
+   * helpers, the CPU latency request (each once; a failure may come before
+   * the window opened).
+   */
+  #releaseHolds(): void {
     this.#closeWindow?.();
     this.#restoreHelpers?.();
+    this.#cpuLatency?.release();
   }
   /** Between "running" and the bookkeeping that follows it (#complete). */
   #afterRunning: { timer: ReturnType<typeof setTimeout>; at: SwitchoverInstants } | undefined;
@@ -507,7 +513,7 @@ export class IncomingMigration {
   #complete(at: SwitchoverInstants, options: { announce: boolean }): void {
     if (this.#afterRunning) clearTimeout(this.#afterRunning.timer);
     this.#afterRunning = undefined;
-    this.#endWindow();
+    this.#releaseHolds();
     const { t0, t1, t2, t4 } = at;
     const nic = this.#vm.nic;
     const announceFrom = nowMs();
@@ -532,7 +538,6 @@ export class IncomingMigration {
     }
     if (this.#cpuLatency?.report) report.cpuLatency = this.#cpuLatency.report;
     if (this.#returnPath) this.#reply({ type: 'report', report });
-    this.#cpuLatency?.release();
     this.#finishLink();
     this.#setStatus('completed');
     this.#resolveDone(true);
@@ -540,8 +545,7 @@ export class IncomingMigration {
 
   #fail(err: unknown): void {
     if (this.#status === 'failed') return;
-    this.#endWindow();
-    this.#cpuLatency?.release();
+    this.#releaseHolds();
     this.#error = describeError(err);
     this.#vm.log(`incoming migration failed: ${this.#error}`);
     this.#setStatus('failed');
@@ -581,8 +585,7 @@ export class IncomingMigration {
     this.#closed = true;
     // The guest ran here: the migration completed, whatever comes next.
     if (this.#afterRunning) this.#complete(this.#afterRunning.at, { announce: false });
-    this.#endWindow();
-    this.#cpuLatency?.release();
+    this.#releaseHolds();
     this.#announce?.stop();
     this.#stopFile?.();
     void this.#listener?.close();
