@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { accessSync, constants, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
 import { CPU_LATENCY_DEVICE, CPU_LATENCY_MAX_US, CpuLatencyRequest } from './cpu-latency.js';
 import { makeTempDir, removeTree } from './files.js';
+import { cpuLatencyGrantable } from '../../test/support/cpu-latency.js';
 
 test('a request writes its value as one little-endian s32 and holds the file open until closed, once', () => {
   const dir = makeTempDir('vmig-qos-');
@@ -32,17 +33,8 @@ test('where no request can be made (no device, no permission) nothing is held', 
   assert.equal(CpuLatencyRequest.hold(0, '/nonexistent/cpu_dma_latency'), undefined);
 });
 
-function deviceWritable(): boolean {
-  try {
-    accessSync(CPU_LATENCY_DEVICE, constants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 test('on the real device the system-wide target is at most what a held request asks', (t) => {
-  if (!deviceWritable()) {
+  if (!cpuLatencyGrantable()) {
     t.skip(`${CPU_LATENCY_DEVICE} is not writable here (root only): vmig makes no request and CPUs halt as before`);
     return;
   }
